@@ -1,0 +1,3 @@
+//! Small helpers shared by the runtime's modules.
+
+pub(crate) mod rand;

@@ -1,0 +1,30 @@
+//! Kiln: an async backend stack built from the executor up, measured against Tokio.
+//!
+//! This crate is the facade: it re-exports the layers so that code written for Tokio ports by
+//! changing the crate path. Each layer is also usable on its own.
+//!
+//! | layer | crate | what it holds |
+//! |---|---|---|
+//! | runtime | `kiln-runtime` | executor, reactor, timers, tasks, signals |
+//! | net | `kiln-net` | TCP/UDP on the reactor (in progress) |
+//! | http | `kiln-http` | HTTP/1.1 server and client (in progress) |
+//! | app | `kiln-app` | the service (in progress) |
+//!
+//! ```
+//! #[kiln::main(flavor = "current_thread")]
+//! async fn main() {
+//!     let handle = kiln::spawn(async { 6 * 7 });
+//!     assert_eq!(handle.await.unwrap(), 42);
+//! }
+//! # main();
+//! ```
+
+pub use kiln_runtime::{
+    join, main, pin, runtime, select, signal, spawn, task, test, time, try_join,
+};
+
+/// Reactor registration for IO sources (what `kiln::net` builds on).
+pub use kiln_runtime::io as reactor;
+
+#[doc(hidden)]
+pub use kiln_runtime::__private;
