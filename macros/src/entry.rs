@@ -27,10 +27,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> syn::R
         ));
     }
     if matches!(kind, Kind::Main) && !func.sig.inputs.is_empty() {
-        return Err(syn::Error::new_spanned(
-            &func.sig.inputs,
-            "`main` cannot take arguments",
-        ));
+        return Err(syn::Error::new_spanned(&func.sig.inputs, "`main` cannot take arguments"));
     }
     let config = parse_config(args, &kind)?;
     func.sig.asyncness = None;
@@ -81,11 +78,7 @@ fn parse_config(args: TokenStream, kind: &Kind) -> syn::Result<Config> {
         let Meta::NameValue(nv) = &meta else {
             return Err(syn::Error::new_spanned(meta, "expected `name = value`"));
         };
-        let name = nv
-            .path
-            .get_ident()
-            .map(|i| i.to_string())
-            .unwrap_or_default();
+        let name = nv.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
         let Expr::Lit(ExprLit { lit, .. }) = &nv.value else {
             return Err(syn::Error::new_spanned(&nv.value, "expected a literal"));
         };
@@ -93,42 +86,35 @@ fn parse_config(args: TokenStream, kind: &Kind) -> syn::Result<Config> {
             ("flavor", Lit::Str(s)) => match s.value().as_str() {
                 "current_thread" => config.current_thread = true,
                 "multi_thread" => config.current_thread = false,
-                other => return Err(syn::Error::new_spanned(
-                    s,
-                    format!(
-                        "unknown flavor `{other}`: expected \"current_thread\" or \"multi_thread\""
-                    ),
-                )),
+                other => {
+                    return Err(syn::Error::new_spanned(
+                        s,
+                        format!("unknown flavor `{other}`: expected \"current_thread\" or \"multi_thread\""),
+                    ))
+                }
             },
             ("worker_threads", Lit::Int(n)) => {
                 let n: usize = n.base10_parse()?;
                 if n == 0 {
-                    return Err(syn::Error::new_spanned(
-                        lit,
-                        "worker_threads must be at least 1",
-                    ));
+                    return Err(syn::Error::new_spanned(lit, "worker_threads must be at least 1"));
                 }
                 config.worker_threads = Some(n);
             }
             ("start_paused", Lit::Bool(b)) => config.start_paused = b.value,
             ("crate", Lit::Str(s)) => config.krate = s.parse()?,
-            _ => return Err(syn::Error::new_spanned(
-                &nv.path,
-                "unknown argument: expected `flavor`, `worker_threads`, `start_paused` or `crate`",
-            )),
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &nv.path,
+                    "unknown argument: expected `flavor`, `worker_threads`, `start_paused` or `crate`",
+                ))
+            }
         }
     }
     if config.current_thread && config.worker_threads.is_some() {
-        return Err(syn::Error::new(
-            Span::call_site(),
-            "worker_threads needs flavor = \"multi_thread\"",
-        ));
+        return Err(syn::Error::new(Span::call_site(), "worker_threads needs flavor = \"multi_thread\""));
     }
     if !config.current_thread && config.start_paused {
-        return Err(syn::Error::new(
-            Span::call_site(),
-            "start_paused needs flavor = \"current_thread\"",
-        ));
+        return Err(syn::Error::new(Span::call_site(), "start_paused needs flavor = \"current_thread\""));
     }
     Ok(config)
 }

@@ -21,10 +21,7 @@ impl Parse for Join {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut biased = false;
         if input.peek(syn::Ident)
-            && input
-                .fork()
-                .parse::<syn::Ident>()
-                .is_ok_and(|i| i == "biased")
+            && input.fork().parse::<syn::Ident>().is_ok_and(|i| i == "biased")
             && input.peek2(Token![;])
         {
             input.parse::<syn::Ident>()?;
@@ -32,10 +29,7 @@ impl Parse for Join {
             biased = true;
         }
         let futures = Punctuated::<Expr, Token![,]>::parse_terminated(input)?;
-        Ok(Join {
-            biased,
-            futures: futures.into_iter().collect(),
-        })
+        Ok(Join { biased, futures: futures.into_iter().collect() })
     }
 }
 
@@ -44,11 +38,7 @@ pub(crate) fn expand(input: TokenStream, is_try: bool) -> syn::Result<TokenStrea
     let join: Join = syn::parse2(rest)?;
     let n = join.futures.len();
     if n == 0 {
-        return Ok(if is_try {
-            quote!(async { ::core::result::Result::Ok(()) }.await)
-        } else {
-            quote!(())
-        });
+        return Ok(if is_try { quote!(async { ::core::result::Result::Ok(()) }.await) } else { quote!(()) });
     }
     let names: Vec<_> = (0..n).map(|i| format_ident!("__kiln_fut{}", i)).collect();
     let pins = join.futures.iter().zip(&names).map(|(e, f)| {
@@ -82,11 +72,8 @@ pub(crate) fn expand(input: TokenStream, is_try: bool) -> syn::Result<TokenStrea
             quote!(#f.as_mut().take_output().expect("join output taken once"))
         }
     });
-    let result = if is_try {
-        quote!(::core::result::Result::Ok((#(#outputs,)*)))
-    } else {
-        quote!((#(#outputs,)*))
-    };
+    let result =
+        if is_try { quote!(::core::result::Result::Ok((#(#outputs,)*))) } else { quote!((#(#outputs,)*)) };
     let start = if join.biased {
         quote!(0usize)
     } else {

@@ -24,9 +24,7 @@ mod select;
 /// `kiln`).
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    entry::expand(args.into(), item.into(), entry::Kind::Main)
-        .unwrap_or_else(|e| e.to_compile_error())
-        .into()
+    entry::expand(args.into(), item.into(), entry::Kind::Main).unwrap_or_else(|e| e.to_compile_error()).into()
 }
 
 /// Marks an `async fn` test to run on a Kiln runtime (current-thread by default).
@@ -34,33 +32,25 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Same arguments as [`macro@main`].
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
-    entry::expand(args.into(), item.into(), entry::Kind::Test)
-        .unwrap_or_else(|e| e.to_compile_error())
-        .into()
+    entry::expand(args.into(), item.into(), entry::Kind::Test).unwrap_or_else(|e| e.to_compile_error()).into()
 }
 
 #[doc(hidden)]
 #[proc_macro]
 pub fn select_impl(input: TokenStream) -> TokenStream {
-    select::expand(input.into())
-        .unwrap_or_else(|e| e.to_compile_error())
-        .into()
+    select::expand(input.into()).unwrap_or_else(|e| e.to_compile_error()).into()
 }
 
 #[doc(hidden)]
 #[proc_macro]
 pub fn join_impl(input: TokenStream) -> TokenStream {
-    join::expand(input.into(), false)
-        .unwrap_or_else(|e| e.to_compile_error())
-        .into()
+    join::expand(input.into(), false).unwrap_or_else(|e| e.to_compile_error()).into()
 }
 
 #[doc(hidden)]
 #[proc_macro]
 pub fn try_join_impl(input: TokenStream) -> TokenStream {
-    join::expand(input.into(), true)
-        .unwrap_or_else(|e| e.to_compile_error())
-        .into()
+    join::expand(input.into(), true).unwrap_or_else(|e| e.to_compile_error()).into()
 }
 
 /// Splits `$crate ; rest` into the crate path tokens and the rest.

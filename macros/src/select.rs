@@ -42,11 +42,7 @@ fn parse_handler(input: ParseStream) -> syn::Result<Expr> {
         if input.peek(Token![,]) {
             input.parse::<Token![,]>()?;
         }
-        Ok(Expr::Block(syn::ExprBlock {
-            attrs: Vec::new(),
-            label: None,
-            block,
-        }))
+        Ok(Expr::Block(syn::ExprBlock { attrs: Vec::new(), label: None, block }))
     } else {
         let expr: Expr = input.parse()?;
         if !input.is_empty() {
@@ -60,10 +56,7 @@ impl Parse for Select {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut biased = false;
         if input.peek(syn::Ident)
-            && input
-                .fork()
-                .parse::<syn::Ident>()
-                .is_ok_and(|i| i == "biased")
+            && input.fork().parse::<syn::Ident>().is_ok_and(|i| i == "biased")
             && input.peek2(Token![;])
         {
             input.parse::<syn::Ident>()?;
@@ -93,18 +86,9 @@ impl Parse for Select {
             }
             input.parse::<Token![=>]>()?;
             let handler = parse_handler(input)?;
-            branches.push(Branch {
-                pat,
-                fut,
-                cond,
-                handler,
-            });
+            branches.push(Branch { pat, fut, cond, handler });
         }
-        Ok(Select {
-            biased,
-            branches,
-            else_handler,
-        })
+        Ok(Select { biased, branches, else_handler })
     }
 }
 
@@ -113,16 +97,10 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let select: Select = syn::parse2(rest)?;
     let n = select.branches.len();
     if n == 0 {
-        return Err(syn::Error::new(
-            Span::call_site(),
-            "select! needs at least one branch",
-        ));
+        return Err(syn::Error::new(Span::call_site(), "select! needs at least one branch"));
     }
     if n > MAX_BRANCHES {
-        return Err(syn::Error::new(
-            Span::call_site(),
-            "select! supports at most 64 branches",
-        ));
+        return Err(syn::Error::new(Span::call_site(), "select! supports at most 64 branches"));
     }
     let variants: Vec<_> = (0..n).map(|i| format_ident!("__B{}", i)).collect();
     let generics: Vec<_> = (0..n).map(|i| format_ident!("__T{}", i)).collect();
@@ -130,10 +108,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
 
     let conds = select.branches.iter().enumerate().map(|(i, b)| {
         let bit = 1u64 << i;
-        b.cond
-            .as_ref()
-            .map(|c| quote!(if !(#c) { __kiln_disabled |= #bit; }))
-            .unwrap_or_default()
+        b.cond.as_ref().map(|c| quote!(if !(#c) { __kiln_disabled |= #bit; })).unwrap_or_default()
     });
     let pins = select.branches.iter().zip(&futs).map(|(b, f)| {
         let fut = &b.fut;
@@ -173,11 +148,8 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         }
     };
     let n32 = n as u32;
-    let start = if select.biased {
-        quote!(0usize)
-    } else {
-        quote!(#krate::__private::thread_rng_n(#n32) as usize)
-    };
+    let start =
+        if select.biased { quote!(0usize) } else { quote!(#krate::__private::thread_rng_n(#n32) as usize) };
 
     Ok(quote! {{
         #[allow(non_camel_case_types, clippy::enum_variant_names)]

@@ -56,9 +56,8 @@ pub(crate) mod scheduler;
 pub(crate) mod scheduler {
     //! Under loom only the lock-free run queue is built and modelled.
     pub(crate) mod multi_thread {
-        pub(crate) mod queue {
-            include!("scheduler/multi_thread/queue.rs");
-        }
+        #[path = "queue.rs"]
+        pub(crate) mod queue;
     }
 }
 #[cfg(not(loom))]

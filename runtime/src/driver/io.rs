@@ -218,7 +218,14 @@ pub(crate) fn new() -> io::Result<(IoDriver, IoHandle)> {
     let registry = poll.registry().try_clone()?;
     let waker = mio::Waker::new(&registry, TOKEN_WAKEUP)?;
     let driver = IoDriver { poll, events: Events::with_capacity(EVENTS_CAPACITY), tick: 0, wake: Vec::new() };
-    let handle = IoHandle { registry, signal_registered: std::sync::Once::new(), signal_error: Mutex::new(None), waker, sources: Mutex::new(Slab::default()), events: AtomicU64::new(0) };
+    let handle = IoHandle {
+        registry,
+        signal_registered: std::sync::Once::new(),
+        signal_error: Mutex::new(None),
+        waker,
+        sources: Mutex::new(Slab::default()),
+        events: AtomicU64::new(0),
+    };
     Ok((driver, handle))
 }
 

@@ -107,7 +107,9 @@ impl Registration {
         std::task::ready!(crate::task::coop::poll_proceed(cx));
         let event = std::task::ready!(self.io.poll_ready(cx, direction));
         if event.ready & ready::SHUTDOWN != 0 {
-            return Poll::Ready(Err(io::Error::other("the Kiln runtime this IO source belongs to has shut down")));
+            return Poll::Ready(Err(io::Error::other(
+                "the Kiln runtime this IO source belongs to has shut down",
+            )));
         }
         Poll::Ready(Ok(ReadyEvent(event)))
     }
@@ -139,7 +141,11 @@ impl Registration {
 
     /// Repeats `f` (a non-blocking read) until it does not return `WouldBlock`, waiting for
     /// readability in between.
-    pub fn poll_read_io<R>(&self, cx: &mut Context<'_>, mut f: impl FnMut() -> io::Result<R>) -> Poll<io::Result<R>> {
+    pub fn poll_read_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
         loop {
             let event = std::task::ready!(self.poll_read_ready(cx))?;
             match f() {
@@ -151,7 +157,11 @@ impl Registration {
 
     /// Repeats `f` (a non-blocking write) until it does not return `WouldBlock`, waiting for
     /// writability in between.
-    pub fn poll_write_io<R>(&self, cx: &mut Context<'_>, mut f: impl FnMut() -> io::Result<R>) -> Poll<io::Result<R>> {
+    pub fn poll_write_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
         loop {
             let event = std::task::ready!(self.poll_write_ready(cx))?;
             match f() {

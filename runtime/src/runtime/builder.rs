@@ -190,7 +190,8 @@ impl Builder {
                     event_interval: self.event_interval,
                     global_queue_interval: self.global_queue_interval,
                 };
-                let (shared, cores) = multi_thread::Shared::new(workers, driver, driver_handle, blocking.clone(), config);
+                let (shared, cores) =
+                    multi_thread::Shared::new(workers, driver, driver_handle, blocking.clone(), config);
                 let handle = scheduler::Handle::MultiThread(shared.clone());
                 let mut threads = Vec::with_capacity(workers);
                 for core in cores {
@@ -236,7 +237,6 @@ fn default_worker_threads() -> usize {
     }
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
-
 
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

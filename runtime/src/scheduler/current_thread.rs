@@ -61,13 +61,21 @@ thread_local! {
 }
 
 impl Shared {
-    pub(crate) fn new(driver: Driver, driver_handle: driver::Handle, blocking: Arc<BlockingPool>) -> Arc<Shared> {
+    pub(crate) fn new(
+        driver: Driver,
+        driver_handle: driver::Handle,
+        blocking: Arc<BlockingPool>,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             inject: Inject::new(),
             owned: OwnedTasks::new(),
             driver_handle,
             blocking,
-            core: Mutex::new(Some(Box::new(Core { tasks: VecDeque::with_capacity(64), tick: 0, driver: Some(driver) }))),
+            core: Mutex::new(Some(Box::new(Core {
+                tasks: VecDeque::with_capacity(64),
+                tick: 0,
+                driver: Some(driver),
+            }))),
             woken: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             metrics: WorkerMetrics::default(),
@@ -100,7 +108,11 @@ impl Shared {
         }
     }
 
-    fn run_with_core<F: Future>(self: &Arc<Self>, core: Box<Core>, mut future: std::pin::Pin<&mut F>) -> F::Output {
+    fn run_with_core<F: Future>(
+        self: &Arc<Self>,
+        core: Box<Core>,
+        mut future: std::pin::Pin<&mut F>,
+    ) -> F::Output {
         let cx = Context_ { shared: self.clone(), core: RefCell::new(Some(core)) };
         let prev = CURRENT.with(|c| c.replace(&cx));
         // Return the core however we leave (including by a panic in the future), so the
@@ -121,7 +133,9 @@ impl Shared {
         self.woken.store(true, Ordering::Release);
         loop {
             if self.woken.swap(false, Ordering::AcqRel) {
-                if let Poll::Ready(out) = crate::task::coop::with_budget(|| future.as_mut().poll(&mut task_cx)) {
+                if let Poll::Ready(out) =
+                    crate::task::coop::with_budget(|| future.as_mut().poll(&mut task_cx))
+                {
                     return out;
                 }
             }

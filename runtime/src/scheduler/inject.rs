@@ -18,7 +18,11 @@ pub(crate) struct Inject {
 
 impl Inject {
     pub(crate) fn new() -> Inject {
-        Inject { queue: Mutex::new(VecDeque::new()), len: AtomicUsize::new(0), closed: AtomicBool::new(false) }
+        Inject {
+            queue: Mutex::new(VecDeque::new()),
+            len: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

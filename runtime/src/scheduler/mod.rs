@@ -100,7 +100,12 @@ impl Drop for InhibitAutoAdvance {
 }
 
 /// Allocates the task, records it in the owned list, and schedules it.
-fn spawn_on<S, F>(scheduler: S, owned: &OwnedTasks, future: F, location: &'static Location<'static>) -> JoinHandle<F::Output>
+fn spawn_on<S, F>(
+    scheduler: S,
+    owned: &OwnedTasks,
+    future: F,
+    location: &'static Location<'static>,
+) -> JoinHandle<F::Output>
 where
     S: Schedule + Clone,
     F: Future + Send + 'static,

@@ -53,7 +53,10 @@ pub(crate) fn globals() -> &'static Globals {
 pub(crate) fn install(signum: i32) -> io::Result<&'static Slot> {
     let forbidden = [libc::SIGILL, libc::SIGFPE, libc::SIGKILL, libc::SIGSEGV, libc::SIGSTOP];
     if signum <= 0 || signum as usize >= MAX_SIGNAL || forbidden.contains(&signum) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("signal {signum} cannot be listened for")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("signal {signum} cannot be listened for"),
+        ));
     }
     let g = globals();
     let slot = &g.slots[signum as usize];

@@ -16,11 +16,11 @@ use super::error::JoinError;
 use super::state::{Snapshot, State, ToIdle, ToRunning};
 use super::{Header, Id};
 use crate::loom::cell::UnsafeCell;
-use std::sync::Arc;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 /// What a scheduler does with tasks. Implemented by each runtime flavour's shared state and
@@ -322,9 +322,8 @@ where
     fn register_join_waker(&self, snapshot: Snapshot, waker: &Waker) -> bool {
         if snapshot.is_join_waker_set() {
             // SAFETY: while JOIN_WAKER is set the slot is read-only for everyone.
-            let same = self
-                .join_waker
-                .with(|slot| unsafe { (*slot).as_ref().is_some_and(|w| w.will_wake(waker)) });
+            let same =
+                self.join_waker.with(|slot| unsafe { (*slot).as_ref().is_some_and(|w| w.will_wake(waker)) });
             if same {
                 return false;
             }

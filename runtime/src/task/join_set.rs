@@ -159,7 +159,11 @@ impl<T: Send + 'static> JoinSet<T> {
         self.poll_join_next_inner(cx, true)
     }
 
-    fn poll_join_next_inner(&mut self, cx: &mut Context<'_>, register: bool) -> Poll<Option<Result<(Id, T), JoinError>>> {
+    fn poll_join_next_inner(
+        &mut self,
+        cx: &mut Context<'_>,
+        register: bool,
+    ) -> Poll<Option<Result<(Id, T), JoinError>>> {
         if self.entries.is_empty() {
             return Poll::Ready(None);
         }

@@ -21,7 +21,8 @@ impl Instant {
         if PAUSED_CLOCKS.load(Ordering::Relaxed) == 0 {
             return Instant { std: std::time::Instant::now() };
         }
-        let std = context::try_with_handle(|h| h.driver().time.clock.now()).unwrap_or_else(std::time::Instant::now);
+        let std =
+            context::try_with_handle(|h| h.driver().time.clock.now()).unwrap_or_else(std::time::Instant::now);
         Instant { std }
     }
 

@@ -27,7 +27,12 @@ pub(crate) struct Clock {
 impl Clock {
     pub(crate) fn new(start_paused: bool) -> Clock {
         let start = Instant::now();
-        let clock = Clock { start, paused: AtomicBool::new(false), frozen: Mutex::new(start), inhibitors: AtomicUsize::new(0) };
+        let clock = Clock {
+            start,
+            paused: AtomicBool::new(false),
+            frozen: Mutex::new(start),
+            inhibitors: AtomicUsize::new(0),
+        };
         if start_paused {
             clock.pause();
         }

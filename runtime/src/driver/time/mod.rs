@@ -147,7 +147,8 @@ impl TimeHandle {
         let mut state = lock(&self.wheel);
         let next = state.wheel.next_expiration();
         state.next_wake = Some(next.unwrap_or(u64::MAX));
-        let until_timer = next.map(|ms| self.clock.instant_of_ms(ms).saturating_duration_since(self.clock.now()));
+        let until_timer =
+            next.map(|ms| self.clock.instant_of_ms(ms).saturating_duration_since(self.clock.now()));
         match (limit, until_timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

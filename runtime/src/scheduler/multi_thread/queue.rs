@@ -118,7 +118,10 @@ impl<T> Local<T> {
         for i in 0..half {
             // SAFETY: the CAS above claimed slots `[real, real + half)`, which held values
             // (`real < tail`); nobody else will read them now.
-            batch.push(self.inner.buffer[(real.wrapping_add(i) as usize) & MASK].with(|p| unsafe { (*p).assume_init_read() }));
+            batch.push(
+                self.inner.buffer[(real.wrapping_add(i) as usize) & MASK]
+                    .with(|p| unsafe { (*p).assume_init_read() }),
+            );
         }
         batch.push(value);
         overflow(batch);
@@ -277,7 +280,8 @@ mod tests {
         assert_eq!(got, 4, "5 stolen: 0..4 queued in b, 4 returned");
         assert_eq!(b.len(), 4);
         assert_eq!(a.len(), 5);
-        let mut all: Vec<u32> = std::iter::from_fn(|| a.pop()).chain(std::iter::from_fn(|| b.pop())).collect();
+        let mut all: Vec<u32> =
+            std::iter::from_fn(|| a.pop()).chain(std::iter::from_fn(|| b.pop())).collect();
         all.push(got);
         all.sort();
         assert_eq!(all, (0..10).collect::<Vec<_>>());
@@ -293,5 +297,101 @@ mod tests {
             }
         }
         assert_eq!(std::sync::Arc::strong_count(&marker), 1);
+    }
+}
+
+/// Loom models: an owner pushing and popping while a thief steals. Every value must come out
+/// exactly once, and loom fails the model on any unsynchronised slot access.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+
+    fn drain(q: &mut Local<u32>, out: &mut Vec<u32>) {
+        while let Some(v) = q.pop() {
+            out.push(v);
+        }
+    }
+
+    #[test]
+    fn loom_steal_while_owner_pops() {
+        loom::model(|| {
+            let (mut owner, steal) = local::<u32>();
+            for v in 0..3 {
+                owner.push_back_or_overflow(v, |_| panic!("no overflow at 3 of 4"));
+            }
+            let thief = thread::spawn(move || {
+                let (mut mine, _) = local::<u32>();
+                let mut got = Vec::new();
+                if let Some(v) = steal.steal_into(&mut mine) {
+                    got.push(v);
+                }
+                drain(&mut mine, &mut got);
+                got
+            });
+            let mut got = Vec::new();
+            drain(&mut owner, &mut got);
+            got.extend(thief.join().unwrap());
+            got.sort();
+            assert_eq!(got, vec![0, 1, 2]);
+        });
+    }
+
+    #[test]
+    fn loom_overflow_while_stealing() {
+        loom::model(|| {
+            let (mut owner, steal) = local::<u32>();
+            let thief = thread::spawn(move || {
+                let (mut mine, _) = local::<u32>();
+                let mut got = Vec::new();
+                if let Some(v) = steal.steal_into(&mut mine) {
+                    got.push(v);
+                }
+                drain(&mut mine, &mut got);
+                got
+            });
+            let mut spilled = Vec::new();
+            for v in 0..(CAPACITY as u32 + 2) {
+                owner.push_back_or_overflow(v, |batch| spilled.extend(batch));
+            }
+            let mut got = spilled;
+            drain(&mut owner, &mut got);
+            got.extend(thief.join().unwrap());
+            got.sort();
+            assert_eq!(got, (0..CAPACITY as u32 + 2).collect::<Vec<_>>());
+        });
+    }
+
+    #[test]
+    fn loom_two_thieves_and_a_pushing_owner() {
+        loom::model(|| {
+            let (mut owner, steal) = local::<u32>();
+            owner.push_back_or_overflow(0, |_| panic!("no overflow"));
+            owner.push_back_or_overflow(1, |_| panic!("no overflow"));
+            let thieves: Vec<_> = (0..2)
+                .map(|_| {
+                    let steal = steal.clone();
+                    thread::spawn(move || {
+                        let (mut mine, _) = local::<u32>();
+                        let mut got = Vec::new();
+                        if let Some(v) = steal.steal_into(&mut mine) {
+                            got.push(v);
+                        }
+                        drain(&mut mine, &mut got);
+                        got
+                    })
+                })
+                .collect();
+            let mut got = Vec::new();
+            for v in 2..5 {
+                owner.push_back_or_overflow(v, |batch| got.extend(batch));
+            }
+            drain(&mut owner, &mut got);
+            for t in thieves {
+                got.extend(t.join().unwrap());
+            }
+            got.sort();
+            assert_eq!(got, vec![0, 1, 2, 3, 4]);
+        });
     }
 }
