@@ -140,10 +140,9 @@ impl Shared {
                 }
             }
             let mut ran_all = false;
+            // Run a batch of tasks even if the `block_on` future was woken meanwhile: a future
+            // that keeps yielding must not starve the tasks it is waiting for.
             for _ in 0..EVENT_INTERVAL {
-                if self.woken.load(Ordering::Acquire) {
-                    break;
-                }
                 let task = {
                     let mut slot = cx.core.borrow_mut();
                     let core = slot.as_mut().expect("current-thread core missing");

@@ -49,11 +49,11 @@ impl Handle {
         R: Send + 'static,
     {
         let pool = self.blocking().clone();
-        let clock = self.driver().time.clock.is_paused().then(|| self.clone());
-        // While a blocking task runs, a paused clock must not jump ahead: the task may be what
-        // the runtime is waiting for.
+        // From spawn until the closure has finished (or been dropped unrun), a paused clock
+        // must not jump ahead: the task may be what the runtime is waiting for.
+        let inhibit = self.driver().time.clock.is_paused().then(|| InhibitAutoAdvance::new(self));
         let f = move || {
-            let _inhibit = clock.as_ref().map(|h| InhibitAutoAdvance::new(h));
+            let _inhibit = inhibit;
             f()
         };
         let cell = Cell::new(BlockingTask::new(f), BlockingSchedule(pool.clone()), Id::next(), location);
