@@ -29,7 +29,8 @@ struct Inner {
     /// Wake-ups sent to idle threads and not yet consumed (tells a real wake from a spurious one).
     notified: usize,
     threads: Vec<JoinHandle<()>>,
-    next_id: usize,
+    /// Threads started (or being started) and not yet exited; bounded by `thread_cap`.
+    spawned: usize,
     shutdown: bool,
     /// The runtime the threads enter, so a closure can call `Handle::current()`. Cleared at
     /// shutdown (it points back at the scheduler, which owns this pool).
@@ -49,7 +50,7 @@ impl BlockingPool {
                 idle: 0,
                 notified: 0,
                 threads: Vec::new(),
-                next_id: 0,
+                spawned: 0,
                 shutdown: false,
                 handle: None,
             }),
@@ -69,44 +70,79 @@ impl BlockingPool {
     }
 
     /// Queues a task, starting a thread for it if none is idle and the cap allows.
+    ///
+    /// The condvar signal and the thread start happen after the lock is released: starting an
+    /// OS thread takes tens of microseconds, and every other `push` and every thread coming
+    /// back for work would otherwise wait behind it.
     pub(crate) fn push(self: &Arc<Self>, task: Notified) {
-        let mut inner = lock(&self.inner);
-        if inner.shutdown {
-            drop(inner);
-            task.0.shutdown(); // its JoinHandle reports cancellation
-            return;
+        enum Then {
+            Nothing,
+            Notify,
+            Spawn,
         }
-        inner.queue.push_back(task);
-        self.queue_depth.store(inner.queue.len(), Relaxed);
-        if inner.idle > inner.notified {
-            inner.notified += 1;
-            self.condvar.notify_one();
-        } else if inner.threads.len() < self.thread_cap {
-            let id = inner.next_id;
-            inner.next_id += 1;
-            let pool = self.clone();
-            let mut builder = std::thread::Builder::new().name((self.thread_name)());
-            if let Some(size) = self.stack_size {
-                builder = builder.stack_size(size);
+        let then = {
+            let mut inner = lock(&self.inner);
+            if inner.shutdown {
+                drop(inner);
+                task.0.shutdown(); // its JoinHandle reports cancellation
+                return;
             }
-            match builder.spawn(move || pool.run(id)) {
-                Ok(handle) => {
-                    inner.threads.push(handle);
-                    self.num_threads.fetch_add(1, Relaxed);
+            inner.queue.push_back(task);
+            self.queue_depth.store(inner.queue.len(), Relaxed);
+            if inner.idle > inner.notified {
+                inner.notified += 1;
+                Then::Notify
+            } else if inner.spawned < self.thread_cap {
+                inner.spawned += 1;
+                Then::Spawn
+            } else {
+                Then::Nothing // at the cap: a running thread will take it when it is done
+            }
+        };
+        match then {
+            Then::Nothing => {}
+            Then::Notify => self.condvar.notify_one(),
+            Then::Spawn => self.spawn_thread(),
+        }
+    }
+
+    fn spawn_thread(self: &Arc<Self>) {
+        let pool = self.clone();
+        let mut builder = std::thread::Builder::new().name((self.thread_name)());
+        if let Some(size) = self.stack_size {
+            builder = builder.stack_size(size);
+        }
+        match builder.spawn(move || pool.run()) {
+            Ok(handle) => {
+                self.num_threads.fetch_add(1, Relaxed);
+                let mut inner = lock(&self.inner);
+                if inner.shutdown {
+                    // Shutdown began while we started it: let shutdown's caller not wait for a
+                    // thread it never saw; it exits on its own as soon as it sees the flag.
+                    return;
                 }
-                // Out of threads: the task waits for a running thread to pick it up. If there
-                // is none, it would wait forever, so fail it instead.
-                Err(_) if inner.threads.is_empty() => {
-                    let task = inner.queue.pop_back().expect("just pushed");
-                    drop(inner);
+                inner.threads.push(handle);
+            }
+            Err(_) => {
+                // Out of threads. If no other thread exists, the queued tasks would wait forever:
+                // fail them instead.
+                let stranded: Vec<Notified> = {
+                    let mut inner = lock(&self.inner);
+                    inner.spawned -= 1;
+                    if inner.spawned == 0 {
+                        inner.queue.drain(..).collect()
+                    } else {
+                        Vec::new()
+                    }
+                };
+                for task in stranded {
                     task.0.shutdown();
                 }
-                Err(_) => {}
             }
         }
     }
 
-    fn run(self: Arc<Self>, _id: usize) {
+    fn run(self: Arc<Self>) {
         let handle = lock(&self.inner).handle.clone();
         let _guard = handle.as_ref().map(|h| crate::runtime::context::enter(h.clone()));
         let mut inner = lock(&self.inner);
@@ -118,6 +154,7 @@ impl BlockingPool {
                 inner = lock(&self.inner);
             }
             if inner.shutdown {
+                inner.spawned -= 1;
                 break;
             }
             inner.idle += 1;
@@ -144,6 +181,7 @@ impl BlockingPool {
                 // on it at shutdown.
                 let me = std::thread::current().id();
                 inner.threads.retain(|t| t.thread().id() != me);
+                inner.spawned -= 1;
                 self.num_threads.fetch_sub(1, Relaxed);
                 return;
             }

@@ -57,17 +57,22 @@ impl Core {
 
     fn next_task(&mut self, shared: &Shared) -> Option<Notified> {
         if self.tick % shared.config.global_queue_interval == 0 {
-            return shared.inject.pop().or_else(|| self.next_local());
+            // Fairness check: remote work goes first now and then, even when the local queue
+            // never empties (a task that keeps yielding). Take a fair share, not just one task,
+            // or a busy worker would drain a large inject queue one task per interval.
+            return self.refill_from_inject(shared).or_else(|| self.next_local());
         }
-        if let Some(task) = self.next_local() {
-            return Some(task);
-        }
-        // Refill from the inject queue: a fair share, in one lock acquisition.
+        self.next_local().or_else(|| self.refill_from_inject(shared))
+    }
+
+    /// Moves a fair share of the inject queue into the local queue, in one lock acquisition,
+    /// and returns the first task of it.
+    fn refill_from_inject(&mut self, shared: &Shared) -> Option<Notified> {
         let n = (shared.inject.len() / shared.remotes.len() + 1)
             .min(self.run_queue.remaining_slots())
             .min(queue::CAPACITY / 2);
         let mut first = None;
-        shared.inject.pop_batch(n, |task| match first {
+        shared.inject.pop_batch(n.max(1), |task| match first {
             None => first = Some(task),
             Some(_) => self.push_back(shared, task),
         });
