@@ -5,6 +5,9 @@
 //! `KILN_BENCH_WORKERS` sets the worker count for the multi-thread groups (default 2, the
 //! CI machine's cores). `BENCHMARKS.md` records the results and the command.
 
+// `criterion_group!` generates a public function without docs.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures::channel::oneshot;
 use std::hint::black_box;

@@ -79,7 +79,7 @@ pub(crate) fn expand(input: TokenStream, is_try: bool) -> syn::Result<TokenStrea
     } else {
         quote! {{
             let __kiln_s = __kiln_skip;
-            __kiln_skip = (__kiln_skip + 1) % #n;
+            __kiln_skip = if __kiln_skip + 1 >= #n { 0 } else { __kiln_skip + 1 };
             __kiln_s
         }}
     };
@@ -91,7 +91,10 @@ pub(crate) fn expand(input: TokenStream, is_try: bool) -> syn::Result<TokenStrea
             let __kiln_start: usize = #start;
             let mut __kiln_pending = false;
             for __kiln_i in 0..#n {
-                match (__kiln_start + __kiln_i) % #n {
+                // Rotate without `%`: clippy would flag `x % 1` in a one-future join.
+                let __kiln_branch = __kiln_start + __kiln_i;
+                let __kiln_branch = if __kiln_branch >= #n { __kiln_branch - #n } else { __kiln_branch };
+                match __kiln_branch {
                     #(#arms)*
                     _ => ::core::unreachable!(),
                 }

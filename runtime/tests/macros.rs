@@ -168,7 +168,7 @@ fn select_with_every_branch_disabled_and_no_else_panics() {
 #[test]
 fn select_handlers_may_use_what_the_futures_borrowed() {
     block_on(async {
-        let mut rx_a = futures::channel::mpsc::unbounded::<u32>();
+        let rx_a = futures::channel::mpsc::unbounded::<u32>();
         rx_a.0.unbounded_send(3).unwrap();
         let (_tx, mut rx) = (rx_a.0, rx_a.1);
         use futures::StreamExt;

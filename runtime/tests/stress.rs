@@ -166,7 +166,7 @@ fn remote_wakes_from_many_threads() {
             }
             sum
         });
-        assert_eq!(sum, (0..2_000u64).sum());
+        assert_eq!(sum, (0..2_000u64).sum::<u64>());
     });
 }
 

@@ -24,7 +24,7 @@ impl FastRand {
 
     /// A number in `0..n` (`n > 0`), by the multiply-shift method (no division).
     pub(crate) fn below(&mut self, n: u32) -> u32 {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as u32
+        (((self.next_u64() >> 32) * n as u64) >> 32) as u32
     }
 }
 
