@@ -20,8 +20,8 @@
 //! cargo run --example week1_mini_executor
 //! ```
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,8 +69,11 @@ impl MiniExecutor {
             future.await;
             live.fetch_sub(1, Ordering::SeqCst);
         };
-        let task =
-            Arc::new(Task { name: name.to_string(), future: Mutex::new(Some(Box::pin(future))), queue: self.queue.clone() });
+        let task = Arc::new(Task {
+            name: name.to_string(),
+            future: Mutex::new(Some(Box::pin(future))),
+            queue: self.queue.clone(),
+        });
         println!("  [spawn]    {name}");
         self.queue.send(task).expect("the executor owns the receiver");
     }

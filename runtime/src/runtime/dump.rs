@@ -4,7 +4,7 @@ use crate::scheduler::Handle;
 use crate::task::Id;
 use std::fmt;
 use std::panic::Location;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a task was doing when the dump was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct TaskInfo {
     pub id: Id,
     /// Where it was spawned.
     pub location: &'static Location<'static>,
-    /// How long ago it was spawned.
+    /// How long ago it was spawned (on a coarse clock: precise to a few milliseconds).
     pub age: Duration,
     /// What it was doing.
     pub state: TaskState,
@@ -41,7 +41,7 @@ pub struct Dump {
 
 impl Dump {
     pub(crate) fn capture(handle: &Handle) -> Dump {
-        let now = Instant::now();
+        let now = crate::util::coarse_clock::now_nanos();
         let mut tasks = Vec::new();
         handle.owned().for_each(|header| {
             let s = header.state.load();
@@ -57,7 +57,7 @@ impl Dump {
             tasks.push(TaskInfo {
                 id: header.id,
                 location: header.location,
-                age: now.saturating_duration_since(header.spawned_at),
+                age: Duration::from_nanos(now.saturating_sub(header.spawned_at)),
                 state,
             });
         });

@@ -7,7 +7,7 @@
 
 use crate::task::cell::{Notified, TaskRef};
 use crate::task::Header;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Number of shards. A power of two comfortably above the worker counts we run with, so two
@@ -18,14 +18,16 @@ pub(crate) struct OwnedTasks {
     shards: Box<[Mutex<Shard>]>,
     /// Set once at shutdown; checked under each shard's lock so no task is added afterwards.
     closed: AtomicBool,
-    live: AtomicUsize,
-    spawned: AtomicU64,
 }
 
+/// The counts live in the shards, under the lock that is taken anyway, rather than in global
+/// atomics that every spawning and completing thread would fight over.
 #[derive(Default)]
 struct Shard {
     slots: Vec<Option<TaskRef>>,
     free: Vec<usize>,
+    live: usize,
+    spawned: u64,
 }
 
 impl OwnedTasks {
@@ -33,8 +35,6 @@ impl OwnedTasks {
         OwnedTasks {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             closed: AtomicBool::new(false),
-            live: AtomicUsize::new(0),
-            spawned: AtomicU64::new(0),
         }
     }
 
@@ -45,8 +45,8 @@ impl OwnedTasks {
     /// Adds a new task. Returns it back as `Notified` (ready to schedule) or, if the runtime is
     /// shutting down, `None` after cancelling it, so its `JoinHandle` reports cancellation.
     pub(crate) fn bind(&self, task: TaskRef) -> Option<Notified> {
-        self.spawned.fetch_add(1, Ordering::Relaxed);
         let mut shard = lock(self.shard(task.header()));
+        shard.spawned += 1;
         if self.closed.load(Ordering::Acquire) {
             drop(shard);
             task.shutdown();
@@ -61,7 +61,7 @@ impl OwnedTasks {
         };
         task.header().owned_slot.store(index, Ordering::Relaxed);
         shard.slots[index] = Some(task.clone());
-        self.live.fetch_add(1, Ordering::Relaxed);
+        shard.live += 1;
         Some(Notified(task))
     }
 
@@ -77,15 +77,14 @@ impl OwnedTasks {
                 Some(slot) if slot.as_ref().is_some_and(|t| std::ptr::eq(t.header(), header)) => {
                     let task = slot.take();
                     shard.free.push(index);
+                    shard.live -= 1;
                     task
                 }
                 _ => None,
             }
         };
-        if removed.is_some() {
-            self.live.fetch_sub(1, Ordering::Relaxed);
-        }
-        // `removed` (possibly the last reference) drops here, outside the lock.
+        // The last reference may be this one: drop it outside the lock.
+        drop(removed);
     }
 
     /// Closes the list and cancels every task in it, dropping their futures on this thread.
@@ -97,13 +96,14 @@ impl OwnedTasks {
                 // which takes this lock again.
                 let batch: Vec<TaskRef> = {
                     let mut shard = lock(shard);
-                    shard.slots.iter_mut().filter_map(Option::take).collect()
+                    let batch: Vec<TaskRef> = shard.slots.iter_mut().filter_map(Option::take).collect();
+                    shard.live -= batch.len();
+                    batch
                 };
                 if batch.is_empty() {
                     break;
                 }
                 for task in batch {
-                    self.live.fetch_sub(1, Ordering::Relaxed);
                     task.shutdown();
                 }
             }
@@ -111,11 +111,11 @@ impl OwnedTasks {
     }
 
     pub(crate) fn live(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
+        self.shards.iter().map(|s| lock(s).live).sum()
     }
 
     pub(crate) fn spawned(&self) -> u64 {
-        self.spawned.load(Ordering::Relaxed)
+        self.shards.iter().map(|s| lock(s).spawned).sum()
     }
 
     /// Calls `f` on every live task (for dumps). Holds one shard lock at a time.

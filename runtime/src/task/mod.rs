@@ -44,7 +44,6 @@ mod loom_tests;
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
 
 /// A task's id: unique among all tasks of the process for its lifetime.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,7 +80,8 @@ pub(crate) struct Header {
     pub(crate) id: Id,
     /// Where `spawn` was called (`#[track_caller]`), for task dumps.
     pub(crate) location: &'static Location<'static>,
-    pub(crate) spawned_at: Instant,
+    /// Spawn time on the coarse clock (`util/coarse_clock.rs`), in nanoseconds.
+    pub(crate) spawned_at: u64,
     /// The task's slot in its runtime's owned-task list (`usize::MAX` until bound). Written
     /// once, before the task is first scheduled.
     pub(crate) owned_slot: AtomicUsize,
@@ -93,8 +93,18 @@ impl Header {
             state: state::State::new(),
             id,
             location,
-            spawned_at: Instant::now(),
+            spawned_at: spawned_now(),
             owned_slot: AtomicUsize::new(usize::MAX),
         }
     }
+}
+
+#[cfg(not(loom))]
+fn spawned_now() -> u64 {
+    crate::util::coarse_clock::now_nanos()
+}
+
+#[cfg(loom)]
+fn spawned_now() -> u64 {
+    0
 }
