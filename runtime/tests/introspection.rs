@@ -35,17 +35,24 @@ fn metrics_count_tasks_polls_and_workers() {
 fn metrics_on_a_busy_multi_thread_runtime_show_steals_and_parks() {
     let rt = Builder::new_multi_thread().worker_threads(2).build().unwrap();
     rt.block_on(async {
-        // One task spawns many CPU-bound children into its own queue; the idle worker must
-        // steal some of them.
+        // A task spawns children into its own worker's queue, then keeps that worker busy
+        // until one child has run. The only way a child can run meanwhile is for the other
+        // worker to steal it.
         kiln::spawn(async {
-            let handles: Vec<_> = (0..64)
+            let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let handles: Vec<_> = (0..8)
                 .map(|_| {
-                    kiln::spawn(async {
-                        let until = std::time::Instant::now() + Duration::from_micros(300);
-                        while std::time::Instant::now() < until {}
+                    let ran = ran.clone();
+                    kiln::spawn(async move {
+                        ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     })
                 })
                 .collect();
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while ran.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                assert!(std::time::Instant::now() < deadline, "no worker stole the queued children");
+                std::thread::yield_now();
+            }
             for h in handles {
                 h.await.unwrap();
             }

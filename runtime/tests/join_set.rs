@@ -13,10 +13,13 @@ use std::time::Duration;
 fn join_next_returns_results_in_completion_order() {
     for (name, rt) in runtimes() {
         let order = rt.block_on(async {
+            // Fixed deadlines, far enough out that all three are registered before the first
+            // is due; 40 ms apart so no two are handled in the same driver turn.
+            let start = kiln::time::Instant::now() + Duration::from_millis(300);
             let mut set = JoinSet::new();
-            for ms in [30u64, 10, 20] {
+            for ms in [80u64, 0, 40] {
                 set.spawn(async move {
-                    kiln::time::sleep(Duration::from_millis(ms)).await;
+                    kiln::time::sleep_until(start + Duration::from_millis(ms)).await;
                     ms
                 });
             }
@@ -29,7 +32,7 @@ fn join_next_returns_results_in_completion_order() {
             assert!(set.join_next().await.is_none());
             order
         });
-        assert_eq!(order, vec![10, 20, 30], "{name}");
+        assert_eq!(order, vec![0, 40, 80], "{name}");
     }
 }
 
