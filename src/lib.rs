@@ -19,7 +19,7 @@
 //! # main();
 //! ```
 
-pub use kiln_runtime::{join, main, pin, runtime, select, signal, spawn, task, test, time, try_join};
+pub use kiln_runtime::{join, main, pin, runtime, select, signal, spawn, sync, task, test, time, try_join};
 
 /// Reactor registration for IO sources (what `kiln::net` builds on).
 pub use kiln_runtime::io as reactor;

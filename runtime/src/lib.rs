@@ -34,6 +34,8 @@
 //! - `runtime/`: `Builder`, `Runtime`, `Handle`, metrics, task dumps.
 //! - `time/`: `sleep`, `timeout`, `interval`, `Instant`, the paused test clock.
 //! - `signal/`: `ctrl_c` and Unix signals.
+//! - `sync/`: channels (`mpsc`, `oneshot`, `broadcast`, `watch`), `Mutex`, `RwLock`,
+//!   `Semaphore`, `Notify`, `Barrier`, `OnceCell`.
 //! - `io/`: `Registration`, the reactor API that `kiln-net` builds sockets on.
 //! - `loom.rs`: the switch between `std` and `loom` for the model-checked parts.
 
@@ -62,6 +64,7 @@ pub(crate) mod scheduler {
 }
 #[cfg(not(loom))]
 pub mod signal;
+pub mod sync;
 #[cfg(not(loom))]
 pub mod time;
 #[cfg(not(loom))]

@@ -8,13 +8,13 @@
 #[cfg(not(loom))]
 pub(crate) mod sync {
     pub(crate) use std::sync::atomic;
-    pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 }
 
 #[cfg(loom)]
 pub(crate) mod sync {
     pub(crate) use loom::sync::atomic;
-    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 }
 
 /// An `UnsafeCell` with loom's closure-based API, so that loom can track every access.

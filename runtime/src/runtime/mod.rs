@@ -22,6 +22,7 @@ pub use context::EnterGuard;
 pub use dump::{Dump, TaskInfo, TaskState};
 pub use handle::{Handle, TryCurrentError};
 pub use metrics::RuntimeMetrics;
+pub(crate) use park::block_on as park_block_on;
 
 use crate::blocking::BlockingPool;
 use crate::scheduler;
