@@ -86,7 +86,7 @@ impl Semaphore {
     /// A semaphore with `permits` free permits.
     ///
     /// # Panics
-    /// If `permits` exceeds [`MAX_PERMITS`].
+    /// If `permits` exceeds [`Semaphore::MAX_PERMITS`].
     #[track_caller]
     pub fn new(permits: usize) -> Semaphore {
         assert!(permits <= MAX_PERMITS, "a semaphore holds at most {MAX_PERMITS} permits, not {permits}");
@@ -106,7 +106,7 @@ impl Semaphore {
     /// Adds `n` permits, handing them to queued waiters first.
     ///
     /// # Panics
-    /// If the total would exceed [`MAX_PERMITS`].
+    /// If the total would exceed [`Semaphore::MAX_PERMITS`].
     #[track_caller]
     pub fn add_permits(&self, n: usize) {
         if n > 0 {

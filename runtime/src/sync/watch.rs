@@ -3,7 +3,7 @@
 //!
 //! The value sits behind an `RwLock`; a version counter (bumped by every send, its low bit
 //! marking "sender dropped") tells each receiver whether there is something it has not seen.
-//! Receivers wait on a [`Notify`](super::Notify) with `notify_waiters` semantics; each waiting
+//! Receivers wait on a [`super::Notify`] with `notify_waiters` semantics; each waiting
 //! `changed()` creates its `Notified` *before* checking the version, so a send between the
 //! check and the wait is never missed.
 
