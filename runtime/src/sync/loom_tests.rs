@@ -78,6 +78,26 @@ fn loom_notify_one_is_never_lost() {
 }
 
 #[test]
+fn loom_a_dropped_waiter_passes_its_notification_on() {
+    loom::model(|| {
+        let notify = Arc::new(Notify::new());
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut first = Box::pin(notify.notified());
+        let mut second = Box::pin(notify.notified());
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        let notifier = {
+            let notify = notify.clone();
+            thread::spawn(move || notify.notify_one())
+        };
+        drop(first); // before or after it was handed the notification
+        block_on(second);
+        notifier.join().unwrap();
+    });
+}
+
+#[test]
 fn loom_notify_waiters_reaches_a_future_created_before_it() {
     loom::model(|| {
         let notify = Arc::new(Notify::new());

@@ -10,26 +10,41 @@
 //! - A `Notified` future that was handed a `notify_one` notification and is then dropped
 //!   before it is polled again passes the notification on to the next waiter (or back to the
 //!   permit), so no notification is lost to cancellation.
+//!
+//! # How it works
+//! One atomic word holds a mode and, above it, a count of `notify_waiters` calls (the
+//! generation). The mode is `EMPTY`, `NOTIFIED` (a stored permit) or `WAITING` (the wait list
+//! is not empty). Storing or taking the permit is a compare-and-swap without the lock; the lock
+//! is taken only to queue, wake or remove waiters. The mode becomes `WAITING`, and leaves it,
+//! only under the lock.
 
 use super::semaphore::lock;
 use super::wait_list::{Key, WaitList};
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::sync::Mutex;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-/// Notifies waiting tasks. See the module docs for the exact semantics.
-pub struct Notify {
-    state: Mutex<State>,
+const EMPTY: usize = 0;
+const NOTIFIED: usize = 1;
+const WAITING: usize = 2;
+const MODE: usize = 3;
+const GEN_ONE: usize = 4;
+
+fn mode(state: usize) -> usize {
+    state & MODE
 }
 
-struct State {
-    /// A stored `notify_one` that found nobody waiting.
-    permit: bool,
-    /// Bumped by every `notify_waiters`; a `Notified` created before the bump completes.
-    generation: u64,
-    waiters: WaitList<Waiter>,
+fn generation(state: usize) -> usize {
+    state & !MODE
+}
+
+/// Notifies waiting tasks. See the module docs for the exact semantics.
+pub struct Notify {
+    state: AtomicUsize,
+    waiters: Mutex<WaitList<Waiter>>,
 }
 
 struct Waiter {
@@ -52,7 +67,7 @@ pub struct Notified<'a> {
 
 enum Stage {
     /// Not polled yet; remembers the generation at creation.
-    Init(u64),
+    Init(usize),
     Waiting(Key),
     Done,
 }
@@ -60,7 +75,7 @@ enum Stage {
 impl Notify {
     /// A `Notify` with no stored permit.
     pub fn new() -> Notify {
-        Notify { state: Mutex::new(State { permit: false, generation: 0, waiters: WaitList::new() }) }
+        Notify { state: AtomicUsize::new(EMPTY), waiters: Mutex::new(WaitList::new()) }
     }
 
     /// Waits for a notification.
@@ -70,48 +85,74 @@ impl Notify {
     /// queue when first polled. Dropping it after it was handed a `notify_one` passes that
     /// notification on.
     pub fn notified(&self) -> Notified<'_> {
-        let generation = lock(&self.state).generation;
-        Notified { notify: self, stage: Stage::Init(generation) }
+        Notified { notify: self, stage: Stage::Init(generation(self.state.load(Acquire))) }
     }
 
     /// Wakes the longest-waiting task, or stores a permit if none waits.
     pub fn notify_one(&self) {
+        let mut cur = self.state.load(Acquire);
+        // Fast path: nobody waits, so store the permit (or find it already stored).
+        while mode(cur) != WAITING {
+            match self.state.compare_exchange(cur, generation(cur) | NOTIFIED, AcqRel, Acquire) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
         let waker = {
-            let mut state = lock(&self.state);
-            notify_one_locked(&mut state)
+            let mut waiters = lock(&self.waiters);
+            self.notify_one_locked(&mut waiters)
         };
         if let Some(w) = waker {
             w.wake();
         }
     }
 
+    /// Hands a notification to the first waiter, or stores the permit. Under the lock.
+    fn notify_one_locked(&self, waiters: &mut WaitList<Waiter>) -> Option<Waker> {
+        let cur = self.state.load(Acquire);
+        if mode(cur) != WAITING {
+            // The last waiter left before we took the lock: store the permit.
+            let _ = self.state.fetch_update(AcqRel, Acquire, |s| Some(generation(s) | NOTIFIED));
+            return None;
+        }
+        let w = waiters.front_mut().expect("WAITING means the list is not empty");
+        w.notified = Some(Kind::One);
+        let waker = w.waker.take();
+        waiters.unlink_front();
+        if waiters.is_empty() {
+            self.state.store(generation(cur) | EMPTY, Release);
+        }
+        waker
+    }
+
     /// Wakes every task waiting now. Stores nothing.
     pub fn notify_waiters(&self) {
         let mut wake = Vec::new();
         {
-            let mut state = lock(&self.state);
-            state.generation = state.generation.wrapping_add(1);
-            state.waiters.unlink_all(|w| {
+            let mut waiters = lock(&self.waiters);
+            // A new generation; WAITING becomes EMPTY (all are woken), a stored permit stays.
+            let _ = self.state.fetch_update(AcqRel, Acquire, |s| {
+                let m = if mode(s) == WAITING { EMPTY } else { mode(s) };
+                Some(generation(s).wrapping_add(GEN_ONE) | m)
+            });
+            waiters.unlink_all(|w| {
                 w.notified = Some(Kind::All);
                 wake.extend(w.waker.take());
             });
         }
         wake.into_iter().for_each(Waker::wake);
     }
-}
 
-fn notify_one_locked(state: &mut State) -> Option<Waker> {
-    match state.waiters.front_mut() {
-        Some(w) => {
-            w.notified = Some(Kind::One);
-            let waker = w.waker.take();
-            state.waiters.unlink_front();
-            waker
+    /// Removes a waiter, keeping the mode truthful if the list empties. Under the lock.
+    fn remove_locked(&self, waiters: &mut WaitList<Waiter>, key: Key) -> Option<Waiter> {
+        let removed = waiters.remove(key);
+        if waiters.is_empty() {
+            let cur = self.state.load(Acquire);
+            if mode(cur) == WAITING {
+                self.state.store(generation(cur) | EMPTY, Release);
+            }
         }
-        None => {
-            state.permit = true;
-            None
-        }
+        removed
     }
 }
 
@@ -126,21 +167,57 @@ impl Future for Notified<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        let mut state = lock(&this.notify.state);
+        let notify = this.notify;
         match this.stage {
-            Stage::Init(generation) => {
-                if state.generation != generation || std::mem::take(&mut state.permit) {
-                    this.stage = Stage::Done;
-                    return Poll::Ready(());
+            Stage::Init(created_in) => {
+                // Fast path: a notify_waiters since creation, or a stored permit to take.
+                let mut cur = notify.state.load(Acquire);
+                loop {
+                    if generation(cur) != created_in {
+                        this.stage = Stage::Done;
+                        return Poll::Ready(());
+                    }
+                    if mode(cur) != NOTIFIED {
+                        break;
+                    }
+                    match notify.state.compare_exchange(cur, generation(cur) | EMPTY, AcqRel, Acquire) {
+                        Ok(_) => {
+                            this.stage = Stage::Done;
+                            return Poll::Ready(());
+                        }
+                        Err(actual) => cur = actual,
+                    }
                 }
-                let key = state.waiters.push_back(Waiter { waker: Some(cx.waker().clone()), notified: None });
+                let mut waiters = lock(&notify.waiters);
+                let mut cur = notify.state.load(Acquire);
+                loop {
+                    if generation(cur) != created_in {
+                        this.stage = Stage::Done;
+                        return Poll::Ready(());
+                    }
+                    let next = match mode(cur) {
+                        NOTIFIED => generation(cur) | EMPTY,
+                        EMPTY => generation(cur) | WAITING,
+                        _ => break, // already WAITING: just queue
+                    };
+                    match notify.state.compare_exchange(cur, next, AcqRel, Acquire) {
+                        Ok(_) if mode(cur) == NOTIFIED => {
+                            this.stage = Stage::Done;
+                            return Poll::Ready(());
+                        }
+                        Ok(_) => break,
+                        Err(actual) => cur = actual,
+                    }
+                }
+                let key = waiters.push_back(Waiter { waker: Some(cx.waker().clone()), notified: None });
                 this.stage = Stage::Waiting(key);
                 Poll::Pending
             }
             Stage::Waiting(key) => {
-                let waiter = state.waiters.get_mut(key).expect("a waiting Notified keeps its entry");
+                let mut waiters = lock(&notify.waiters);
+                let waiter = waiters.get_mut(key).expect("a waiting Notified keeps its entry");
                 if waiter.notified.is_some() {
-                    state.waiters.remove(key);
+                    notify.remove_locked(&mut waiters, key);
                     this.stage = Stage::Done;
                     return Poll::Ready(());
                 }
@@ -159,10 +236,10 @@ impl Drop for Notified<'_> {
     fn drop(&mut self) {
         let Stage::Waiting(key) = self.stage else { return };
         let waker = {
-            let mut state = lock(&self.notify.state);
-            match state.waiters.remove(key) {
+            let mut waiters = lock(&self.notify.waiters);
+            match self.notify.remove_locked(&mut waiters, key) {
                 // Handed a notify_one we will never use: pass it on.
-                Some(Waiter { notified: Some(Kind::One), .. }) => notify_one_locked(&mut state),
+                Some(Waiter { notified: Some(Kind::One), .. }) => self.notify.notify_one_locked(&mut waiters),
                 _ => None,
             }
         };

@@ -226,6 +226,9 @@ impl<T> Receiver<T> {
     /// # Errors
     /// [`RecvError`] once the sender is gone and nothing new remains.
     pub async fn changed(&mut self) -> Result<(), RecvError> {
+        // A sender that publishes constantly would make this always ready: spend budget so a
+        // `while rx.changed().await.is_ok()` loop still lets other tasks run.
+        crate::task::coop::consume_budget().await;
         loop {
             let notified = self.shared.changed.notified();
             let v = self.shared.version.load(Acquire);
