@@ -421,3 +421,24 @@ fn watch_wait_for_send_errors_and_closed() {
         assert_eq!(tx.send(9).unwrap_err().0, 9);
     });
 }
+
+#[test]
+fn watch_receiver_is_a_stream_of_latest_values() {
+    use futures::StreamExt;
+    for (name, rt) in runtimes() {
+        rt.block_on(async {
+            let (tx, rx) = watch::channel(0u32);
+            let producer = kiln::spawn(async move {
+                for i in 1..=5 {
+                    tx.send(i).unwrap();
+                    kiln::time::sleep(Duration::from_millis(2)).await;
+                }
+                // dropping tx ends the stream once the last value is seen
+            });
+            let seen: Vec<u32> = rx.collect().await;
+            producer.await.unwrap();
+            assert_eq!(seen.last(), Some(&5), "{name}: the last value is always delivered: {seen:?}");
+            assert!(seen.windows(2).all(|w| w[0] < w[1]), "{name}: only newer values: {seen:?}");
+        });
+    }
+}

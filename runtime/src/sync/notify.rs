@@ -65,7 +65,9 @@ pub struct Notified<'a> {
     stage: Stage,
 }
 
-enum Stage {
+/// A registration with a `Notify`, owned by whoever waits: the `Notified` future, or a
+/// poll-based waiter such as a `watch::Receiver` used as a `Stream`.
+pub(crate) enum Stage {
     /// Not polled yet; remembers the generation at creation.
     Init(usize),
     Waiting(Key),
@@ -85,7 +87,12 @@ impl Notify {
     /// queue when first polled. Dropping it after it was handed a `notify_one` passes that
     /// notification on.
     pub fn notified(&self) -> Notified<'_> {
-        Notified { notify: self, stage: Stage::Init(generation(self.state.load(Acquire))) }
+        Notified { notify: self, stage: self.fresh_stage() }
+    }
+
+    /// A new registration, counting `notify_waiters` calls from now on.
+    pub(crate) fn fresh_stage(&self) -> Stage {
+        Stage::Init(generation(self.state.load(Acquire)))
     }
 
     /// Wakes the longest-waiting task, or stores a permit if none waits.
@@ -162,37 +169,34 @@ impl Default for Notify {
     }
 }
 
-impl Future for Notified<'_> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        let notify = this.notify;
-        match this.stage {
+impl Notify {
+    /// Polls a registration: `Ready` once it has been notified. See [`Notified`].
+    pub(crate) fn poll_stage(&self, stage: &mut Stage, cx: &mut Context<'_>) -> Poll<()> {
+        match *stage {
             Stage::Init(created_in) => {
                 // Fast path: a notify_waiters since creation, or a stored permit to take.
-                let mut cur = notify.state.load(Acquire);
+                let mut cur = self.state.load(Acquire);
                 loop {
                     if generation(cur) != created_in {
-                        this.stage = Stage::Done;
+                        *stage = Stage::Done;
                         return Poll::Ready(());
                     }
                     if mode(cur) != NOTIFIED {
                         break;
                     }
-                    match notify.state.compare_exchange(cur, generation(cur) | EMPTY, AcqRel, Acquire) {
+                    match self.state.compare_exchange(cur, generation(cur) | EMPTY, AcqRel, Acquire) {
                         Ok(_) => {
-                            this.stage = Stage::Done;
+                            *stage = Stage::Done;
                             return Poll::Ready(());
                         }
                         Err(actual) => cur = actual,
                     }
                 }
-                let mut waiters = lock(&notify.waiters);
-                let mut cur = notify.state.load(Acquire);
+                let mut waiters = lock(&self.waiters);
+                let mut cur = self.state.load(Acquire);
                 loop {
                     if generation(cur) != created_in {
-                        this.stage = Stage::Done;
+                        *stage = Stage::Done;
                         return Poll::Ready(());
                     }
                     let next = match mode(cur) {
@@ -200,9 +204,9 @@ impl Future for Notified<'_> {
                         EMPTY => generation(cur) | WAITING,
                         _ => break, // already WAITING: just queue
                     };
-                    match notify.state.compare_exchange(cur, next, AcqRel, Acquire) {
+                    match self.state.compare_exchange(cur, next, AcqRel, Acquire) {
                         Ok(_) if mode(cur) == NOTIFIED => {
-                            this.stage = Stage::Done;
+                            *stage = Stage::Done;
                             return Poll::Ready(());
                         }
                         Ok(_) => break,
@@ -210,15 +214,15 @@ impl Future for Notified<'_> {
                     }
                 }
                 let key = waiters.push_back(Waiter { waker: Some(cx.waker().clone()), notified: None });
-                this.stage = Stage::Waiting(key);
+                *stage = Stage::Waiting(key);
                 Poll::Pending
             }
             Stage::Waiting(key) => {
-                let mut waiters = lock(&notify.waiters);
-                let waiter = waiters.get_mut(key).expect("a waiting Notified keeps its entry");
+                let mut waiters = lock(&self.waiters);
+                let waiter = waiters.get_mut(key).expect("a waiting registration keeps its entry");
                 if waiter.notified.is_some() {
-                    notify.remove_locked(&mut waiters, key);
-                    this.stage = Stage::Done;
+                    self.remove_locked(&mut waiters, key);
+                    *stage = Stage::Done;
                     return Poll::Ready(());
                 }
                 match &waiter.waker {
@@ -230,22 +234,37 @@ impl Future for Notified<'_> {
             Stage::Done => Poll::Ready(()),
         }
     }
-}
 
-impl Drop for Notified<'_> {
-    fn drop(&mut self) {
-        let Stage::Waiting(key) = self.stage else { return };
+    /// Ends a registration that will not be polled again; a `notify_one` it had been handed
+    /// passes to the next waiter.
+    pub(crate) fn release_stage(&self, stage: &mut Stage) {
+        let Stage::Waiting(key) = std::mem::replace(stage, Stage::Done) else { return };
         let waker = {
-            let mut waiters = lock(&self.notify.waiters);
-            match self.notify.remove_locked(&mut waiters, key) {
+            let mut waiters = lock(&self.waiters);
+            match self.remove_locked(&mut waiters, key) {
                 // Handed a notify_one we will never use: pass it on.
-                Some(Waiter { notified: Some(Kind::One), .. }) => self.notify.notify_one_locked(&mut waiters),
+                Some(Waiter { notified: Some(Kind::One), .. }) => self.notify_one_locked(&mut waiters),
                 _ => None,
             }
         };
         if let Some(w) = waker {
             w.wake();
         }
+    }
+}
+
+impl Future for Notified<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.notify.poll_stage(&mut this.stage, cx)
+    }
+}
+
+impl Drop for Notified<'_> {
+    fn drop(&mut self) {
+        self.notify.release_stage(&mut self.stage);
     }
 }
 

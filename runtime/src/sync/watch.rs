@@ -7,7 +7,7 @@
 //! `changed()` creates its `Notified` *before* checking the version, so a send between the
 //! check and the wait is never missed.
 
-use super::notify::Notify;
+use super::notify::{Notify, Stage};
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use std::fmt;
 use std::ops::Deref;
@@ -69,9 +69,14 @@ pub struct Sender<T> {
 }
 
 /// Observes the latest value. Cloneable; a clone starts having seen what its original saw.
+///
+/// It is also a `Stream` (for `T: Clone`): each item is the latest value after a change this
+/// receiver has not seen; the stream ends when the sender is gone and nothing new remains.
 pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
     seen: u64,
+    /// The `Stream` implementation's registration with `changed`, while it waits.
+    stream_wait: Option<Stage>,
 }
 
 /// A read guard on the current value. Hold it briefly: senders wait while it exists.
@@ -89,7 +94,7 @@ pub fn channel<T>(init: T) -> (Sender<T>, Receiver<T>) {
         changed: Notify::new(),
         rx_gone: Notify::new(),
     });
-    (Sender { shared: shared.clone() }, Receiver { shared, seen: 0 })
+    (Sender { shared: shared.clone() }, Receiver { shared, seen: 0, stream_wait: None })
 }
 
 impl<T> Shared<T> {
@@ -154,7 +159,11 @@ impl<T> Sender<T> {
     /// A new receiver that has seen the current value.
     pub fn subscribe(&self) -> Receiver<T> {
         self.shared.rx_count.fetch_add(1, AcqRel);
-        Receiver { shared: self.shared.clone(), seen: self.shared.version.load(Acquire) & !CLOSED }
+        Receiver {
+            shared: self.shared.clone(),
+            seen: self.shared.version.load(Acquire) & !CLOSED,
+            stream_wait: None,
+        }
     }
 
     /// Receivers currently alive.
@@ -284,14 +293,48 @@ impl<T> Receiver<T> {
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
         self.shared.rx_count.fetch_add(1, AcqRel);
-        Receiver { shared: self.shared.clone(), seen: self.seen }
+        Receiver { shared: self.shared.clone(), seen: self.seen, stream_wait: None }
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
+        if let Some(mut stage) = self.stream_wait.take() {
+            self.shared.changed.release_stage(&mut stage);
+        }
         if self.shared.rx_count.fetch_sub(1, AcqRel) == 1 {
             self.shared.rx_gone.notify_waiters();
+        }
+    }
+}
+
+impl<T: Clone> futures_core::Stream for Receiver<T> {
+    type Item = T;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        std::task::ready!(crate::task::coop::poll_proceed(cx));
+        loop {
+            // Register before checking, as `changed` does, so a send in between is not missed.
+            let stage = this.stream_wait.get_or_insert_with(|| this.shared.changed.fresh_stage());
+            let v = this.shared.version.load(Acquire);
+            if v & !CLOSED != this.seen || v & CLOSED != 0 {
+                let mut stage = this.stream_wait.take().expect("just inserted");
+                this.shared.changed.release_stage(&mut stage);
+                if v & !CLOSED == this.seen {
+                    return Poll::Ready(None);
+                }
+                this.seen = v & !CLOSED;
+                return Poll::Ready(Some(this.shared.read().clone()));
+            }
+            match this.shared.changed.poll_stage(stage, cx) {
+                Poll::Ready(()) => this.stream_wait = None, // notified: look again
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 }
