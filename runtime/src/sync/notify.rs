@@ -21,7 +21,7 @@
 use super::semaphore::lock;
 use super::wait_list::{Key, WaitList};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
-use crate::loom::sync::Mutex;
+use crate::loom::sync::{Arc as SharedFlag, Mutex};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -49,14 +49,15 @@ pub struct Notify {
 
 struct Waiter {
     waker: Option<Waker>,
-    notified: Option<Kind>,
+    /// Shared with the waiting registration: set (under the lock) when a notification takes
+    /// the waiter off the list, so the woken future needs no lock to learn it.
+    outcome: SharedFlag<AtomicUsize>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    One,
-    All,
-}
+/// `Waiter::outcome` values.
+const NOT_YET: usize = 0;
+const BY_ONE: usize = 1;
+const BY_ALL: usize = 2;
 
 /// The future returned by [`Notify::notified`].
 #[must_use = "futures do nothing unless polled"]
@@ -70,7 +71,7 @@ pub struct Notified<'a> {
 pub(crate) enum Stage {
     /// Not polled yet; remembers the generation at creation.
     Init(usize),
-    Waiting(Key),
+    Waiting(Key, SharedFlag<AtomicUsize>),
     Done,
 }
 
@@ -122,14 +123,12 @@ impl Notify {
             let _ = self.state.fetch_update(AcqRel, Acquire, |s| Some(generation(s) | NOTIFIED));
             return None;
         }
-        let w = waiters.front_mut().expect("WAITING means the list is not empty");
-        w.notified = Some(Kind::One);
-        let waker = w.waker.take();
-        waiters.unlink_front();
+        let w = waiters.pop_front().expect("WAITING means the list is not empty");
+        w.outcome.store(BY_ONE, Release);
         if waiters.is_empty() {
             self.state.store(generation(cur) | EMPTY, Release);
         }
-        waker
+        w.waker
     }
 
     /// Wakes every task waiting now. Stores nothing.
@@ -142,9 +141,9 @@ impl Notify {
                 let m = if mode(s) == WAITING { EMPTY } else { mode(s) };
                 Some(generation(s).wrapping_add(GEN_ONE) | m)
             });
-            waiters.unlink_all(|w| {
-                w.notified = Some(Kind::All);
-                wake.extend(w.waker.take());
+            waiters.drain(|w| {
+                w.outcome.store(BY_ALL, Release);
+                wake.extend(w.waker);
             });
         }
         wake.into_iter().for_each(Waker::wake);
@@ -213,18 +212,25 @@ impl Notify {
                         Err(actual) => cur = actual,
                     }
                 }
-                let key = waiters.push_back(Waiter { waker: Some(cx.waker().clone()), notified: None });
-                *stage = Stage::Waiting(key);
+                let outcome = SharedFlag::new(AtomicUsize::new(NOT_YET));
+                let key =
+                    waiters.push_back(Waiter { waker: Some(cx.waker().clone()), outcome: outcome.clone() });
+                *stage = Stage::Waiting(key, outcome);
                 Poll::Pending
             }
-            Stage::Waiting(key) => {
-                let mut waiters = lock(&self.waiters);
-                let waiter = waiters.get_mut(key).expect("a waiting registration keeps its entry");
-                if waiter.notified.is_some() {
-                    self.remove_locked(&mut waiters, key);
+            Stage::Waiting(key, ref outcome) => {
+                if outcome.load(Acquire) != NOT_YET {
                     *stage = Stage::Done;
                     return Poll::Ready(());
                 }
+                let mut waiters = lock(&self.waiters);
+                // The outcome is only set under this lock: check once more now we hold it.
+                if outcome.load(Acquire) != NOT_YET {
+                    drop(waiters);
+                    *stage = Stage::Done;
+                    return Poll::Ready(());
+                }
+                let waiter = waiters.get_mut(key).expect("a waiting registration keeps its entry");
                 match &waiter.waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => waiter.waker = Some(cx.waker().clone()),
@@ -238,13 +244,20 @@ impl Notify {
     /// Ends a registration that will not be polled again; a `notify_one` it had been handed
     /// passes to the next waiter.
     pub(crate) fn release_stage(&self, stage: &mut Stage) {
-        let Stage::Waiting(key) = std::mem::replace(stage, Stage::Done) else { return };
+        let Stage::Waiting(key, outcome) = std::mem::replace(stage, Stage::Done) else { return };
+        if outcome.load(Acquire) == BY_ALL {
+            return;
+        }
         let waker = {
             let mut waiters = lock(&self.waiters);
-            match self.remove_locked(&mut waiters, key) {
+            match outcome.load(Acquire) {
                 // Handed a notify_one we will never use: pass it on.
-                Some(Waiter { notified: Some(Kind::One), .. }) => self.notify_one_locked(&mut waiters),
-                _ => None,
+                BY_ONE => self.notify_one_locked(&mut waiters),
+                BY_ALL => None,
+                _ => {
+                    self.remove_locked(&mut waiters, key);
+                    None
+                }
             }
         };
         if let Some(w) = waker {

@@ -21,7 +21,7 @@
 
 use super::wait_list::{Key, WaitList};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
-use crate::loom::sync::Mutex;
+use crate::loom::sync::{Arc as SharedFlag, Mutex};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -45,7 +45,15 @@ struct Waiter {
     needed: usize,
     assigned: usize,
     waker: Option<Waker>,
+    /// Shared with the waiting `Acquire`: set (under the lock) when the waiter leaves the
+    /// queue, so the woken future learns its outcome without taking the lock again.
+    outcome: SharedFlag<AtomicUsize>,
 }
+
+/// `Waiter::outcome` values.
+const QUEUED: usize = 0;
+const ACQUIRED: usize = 1;
+const CLOSED_OUT: usize = 2;
 
 /// `acquire` failed because the semaphore was closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +141,17 @@ impl Semaphore {
         {
             let mut waiters = lock(&self.waiters);
             self.permits.fetch_or(CLOSED, Release);
-            waiters.unlink_all(|w| wake.extend(w.waker.take()));
+            let mut returned = 0;
+            waiters.drain(|w| {
+                returned += w.assigned;
+                w.outcome.store(CLOSED_OUT, Release);
+                wake.extend(w.waker);
+            });
+            // Permits handed to waiters that will now fail go back, so `available_permits`
+            // stays truthful.
+            if returned > 0 {
+                self.permits.fetch_add(returned << SHIFT, Release);
+            }
         }
         wake.into_iter().for_each(Waker::wake);
     }
@@ -172,8 +190,9 @@ impl Semaphore {
             head.assigned += give;
             n -= give;
             if head.assigned == head.needed {
-                wake.extend(head.waker.take());
-                waiters.unlink_front();
+                let done = waiters.pop_front().expect("the head was just seen");
+                done.outcome.store(ACQUIRED, Release);
+                wake.extend(done.waker);
             }
         }
         if n > 0 {
@@ -184,7 +203,7 @@ impl Semaphore {
 
     /// Waits for `n` permits.
     pub(crate) fn acquire_n(&self, n: usize) -> Acquire<'_> {
-        Acquire { semaphore: self, needed: n, key: None }
+        Acquire { semaphore: self, needed: n, queued: None }
     }
 
     /// Waits for one permit. The permit is released when the returned guard drops.
@@ -260,8 +279,8 @@ impl Semaphore {
 pub(crate) struct Acquire<'a> {
     semaphore: &'a Semaphore,
     needed: usize,
-    /// Our entry in the queue, once we had to wait.
-    key: Option<Key>,
+    /// Our entry in the queue and its outcome flag, once we had to wait.
+    queued: Option<(Key, SharedFlag<AtomicUsize>)>,
 }
 
 impl Future for Acquire<'_> {
@@ -271,84 +290,94 @@ impl Future for Acquire<'_> {
         std::task::ready!(crate::task::coop::poll_proceed(cx));
         let this = &mut *self;
         let sem = this.semaphore;
-        match this.key {
-            None => {
-                match sem.try_acquire_n(this.needed) {
-                    Ok(()) => return Poll::Ready(Ok(())),
-                    Err(TryAcquireError::Closed) => return Poll::Ready(Err(AcquireError(()))),
-                    Err(TryAcquireError::NoPermits) => {}
-                }
-                let mut waiters = lock(&sem.waiters);
-                let mut assigned = 0;
-                if waiters.is_empty() {
-                    // Nobody queued: take what is free now (it can only shrink under the lock).
-                    let mut cur = sem.permits.load(Acquire);
-                    loop {
-                        if cur & CLOSED != 0 {
-                            return Poll::Ready(Err(AcquireError(())));
-                        }
-                        let take = this.needed.min(cur >> SHIFT);
-                        match sem.permits.compare_exchange_weak(cur, cur - (take << SHIFT), AcqRel, Acquire) {
-                            Ok(_) => {
-                                assigned = take;
-                                break;
-                            }
-                            Err(actual) => cur = actual,
-                        }
-                    }
-                    if assigned == this.needed {
-                        return Poll::Ready(Ok(()));
-                    }
-                } else if sem.permits.load(Acquire) & CLOSED != 0 {
-                    return Poll::Ready(Err(AcquireError(())));
-                }
-                this.key = Some(waiters.push_back(Waiter {
-                    needed: this.needed,
-                    assigned,
-                    waker: Some(cx.waker().clone()),
-                }));
-                Poll::Pending
-            }
-            Some(key) => {
-                let mut waiters = lock(&sem.waiters);
-                let waiter = waiters.get_mut(key).expect("a queued acquire keeps its entry");
-                if waiter.assigned == waiter.needed {
-                    waiters.remove(key);
-                    this.key = None;
+        if let Some((key, outcome)) = &this.queued {
+            // Woken (or polled again): the outcome flag tells without the lock.
+            match outcome.load(Acquire) {
+                ACQUIRED => {
+                    this.queued = None;
                     return Poll::Ready(Ok(()));
                 }
-                if sem.permits.load(Acquire) & CLOSED != 0 {
-                    let assigned = waiters.remove(key).map_or(0, |w| w.assigned);
-                    this.key = None;
-                    drop(waiters);
-                    // Permits handed to us before the close go back (they may unblock nobody,
-                    // but `available_permits` stays truthful).
-                    if assigned > 0 {
-                        sem.release(assigned);
-                    }
+                CLOSED_OUT => {
+                    this.queued = None;
                     return Poll::Ready(Err(AcquireError(())));
                 }
-                match &waiter.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => waiter.waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
+                _ => {}
             }
+            let mut waiters = lock(&sem.waiters);
+            // Still queued: the outcome is only set under this lock, so check once more.
+            match outcome.load(Acquire) {
+                QUEUED => {}
+                o => {
+                    drop(waiters);
+                    this.queued = None;
+                    return Poll::Ready(if o == ACQUIRED { Ok(()) } else { Err(AcquireError(())) });
+                }
+            }
+            let waiter = waiters.get_mut(*key).expect("a queued acquire keeps its entry");
+            match &waiter.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => waiter.waker = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
         }
+        match sem.try_acquire_n(this.needed) {
+            Ok(()) => return Poll::Ready(Ok(())),
+            Err(TryAcquireError::Closed) => return Poll::Ready(Err(AcquireError(()))),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let mut waiters = lock(&sem.waiters);
+        let mut assigned = 0;
+        if waiters.is_empty() {
+            // Nobody queued: take what is free now (it can only shrink under the lock).
+            let mut cur = sem.permits.load(Acquire);
+            loop {
+                if cur & CLOSED != 0 {
+                    return Poll::Ready(Err(AcquireError(())));
+                }
+                let take = this.needed.min(cur >> SHIFT);
+                match sem.permits.compare_exchange_weak(cur, cur - (take << SHIFT), AcqRel, Acquire) {
+                    Ok(_) => {
+                        assigned = take;
+                        break;
+                    }
+                    Err(actual) => cur = actual,
+                }
+            }
+            if assigned == this.needed {
+                return Poll::Ready(Ok(()));
+            }
+        } else if sem.permits.load(Acquire) & CLOSED != 0 {
+            return Poll::Ready(Err(AcquireError(())));
+        }
+        let outcome = SharedFlag::new(AtomicUsize::new(QUEUED));
+        let key = waiters.push_back(Waiter {
+            needed: this.needed,
+            assigned,
+            waker: Some(cx.waker().clone()),
+            outcome: outcome.clone(),
+        });
+        this.queued = Some((key, outcome));
+        Poll::Pending
     }
 }
 
 impl Drop for Acquire<'_> {
     fn drop(&mut self) {
-        let Some(key) = self.key.take() else { return };
+        let Some((key, outcome)) = self.queued.take() else { return };
+        if outcome.load(Acquire) == CLOSED_OUT {
+            return;
+        }
         let mut wake = Vec::new();
         {
             let mut waiters = lock(&self.semaphore.waiters);
-            if let Some(w) = waiters.remove(key) {
-                // Give back what we had been handed: it goes to the next in line.
-                if w.assigned > 0 {
-                    self.semaphore.release_locked(w.assigned, &mut waiters, &mut wake);
-                }
+            // Whatever we were handed and will not use goes to the next in line.
+            let give_back = match outcome.load(Acquire) {
+                ACQUIRED => self.needed,
+                CLOSED_OUT => 0,
+                _ => waiters.remove(key).map_or(0, |w| w.assigned),
+            };
+            if give_back > 0 {
+                self.semaphore.release_locked(give_back, &mut waiters, &mut wake);
             }
         }
         wake.into_iter().for_each(Waker::wake);

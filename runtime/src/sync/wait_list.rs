@@ -1,10 +1,11 @@
 //! A FIFO queue of waiters with stable keys: the shared core of the fair primitives.
 //!
 //! A waiting future (a semaphore acquire, a `Notify::notified`) pushes an entry and keeps its
-//! [`Key`]. Whoever hands out permits or notifications walks the queue from the front and
-//! *unlinks* the entries it satisfies: they leave the FIFO order but keep their slot, so the
-//! future can collect what it was handed on its next poll. A future that is dropped removes
-//! its entry wherever it is, in O(1), and gives back anything it had been handed.
+//! [`Key`]. Whoever hands out permits or notifications takes entries off the front
+//! (`pop_front`) and tells each waiter through a flag it shares with its future, so a woken
+//! future learns its outcome without taking the lock again. A future that is dropped while
+//! still queued removes its entry wherever it is, in O(1). Keys carry a generation, so a stale
+//! key (its entry already popped, its slot reused) finds nothing.
 //!
 //! Entries live in a slab (a `Vec` plus a free list) threaded into a doubly-linked list, so
 //! there is no allocation per wait once the slab has grown, and no `unsafe`.
@@ -77,7 +78,7 @@ impl<W> WaitList<W> {
             .is_some_and(|s| s.generation == key.generation && s.entry.is_some())
     }
 
-    /// The waiter behind `key`, linked or not.
+    /// The waiter behind `key`, if it is still queued.
     pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut W> {
         if !self.valid(key) {
             return None;
@@ -89,13 +90,6 @@ impl<W> WaitList<W> {
     pub(crate) fn front_mut(&mut self) -> Option<&mut W> {
         let head = self.head?;
         Some(&mut self.entry_mut(head).value)
-    }
-
-    /// Takes the first waiter out of the FIFO order, keeping its slot for its owner.
-    pub(crate) fn unlink_front(&mut self) {
-        if let Some(head) = self.head {
-            self.unlink_index(head);
-        }
     }
 
     fn unlink_index(&mut self, index: u32) {
@@ -118,7 +112,7 @@ impl<W> WaitList<W> {
         self.linked -= 1;
     }
 
-    /// Removes the entry behind `key` (linked or not) and frees its slot.
+    /// Removes the entry behind `key` and frees its slot.
     pub(crate) fn remove(&mut self, key: Key) -> Option<W> {
         if !self.valid(key) {
             return None;
@@ -129,11 +123,17 @@ impl<W> WaitList<W> {
         Some(entry.value)
     }
 
-    /// Unlinks every waiter in FIFO order, passing each to `f`.
-    pub(crate) fn unlink_all(&mut self, mut f: impl FnMut(&mut W)) {
-        while let Some(head) = self.head {
-            f(&mut self.entry_mut(head).value);
-            self.unlink_index(head);
+    /// Removes the first waiter in FIFO order and frees its slot.
+    pub(crate) fn pop_front(&mut self) -> Option<W> {
+        let head = self.head?;
+        let generation = self.slots[head as usize].generation;
+        self.remove(Key { index: head, generation })
+    }
+
+    /// Removes every waiter in FIFO order, passing each to `f`.
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(W)) {
+        while let Some(w) = self.pop_front() {
+            f(w);
         }
     }
 }
@@ -143,26 +143,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fifo_order_unlink_and_remove() {
+    fn fifo_order_pop_remove_and_stale_keys() {
         let mut l = WaitList::new();
         let a = l.push_back('a');
         let b = l.push_back('b');
         let c = l.push_back('c');
         assert_eq!(l.front_mut(), Some(&mut 'a'));
-        l.unlink_front();
-        assert_eq!(l.front_mut(), Some(&mut 'b'), "a left the order");
-        assert_eq!(l.get_mut(a), Some(&mut 'a'), "but its owner can still read it");
-        assert_eq!(l.remove(b), Some('b'));
+        assert_eq!(l.pop_front(), Some('a'));
+        assert_eq!(l.get_mut(a), None, "a popped entry is gone for its old key");
+        assert_eq!(l.remove(b), Some('b'), "removal from the middle");
         assert_eq!(l.front_mut(), Some(&mut 'c'));
         assert_eq!(l.remove(b), None, "stale key");
-        assert_eq!(l.remove(a), Some('a'));
-        let d = l.push_back('d');
-        assert_eq!(l.remove(a), None, "a's slot was reused by d");
+        let d = l.push_back('d'); // reuses a freed slot
+        assert_eq!(l.remove(a), None, "a's slot was reused: its old key must not match");
         let mut seen = Vec::new();
-        l.unlink_all(|w| seen.push(*w));
+        l.drain(|w| seen.push(w));
         assert_eq!(seen, vec!['c', 'd']);
         assert!(l.is_empty());
-        assert_eq!(l.remove(c), Some('c'));
-        assert_eq!(l.remove(d), Some('d'));
+        assert_eq!(l.remove(c), None);
+        assert_eq!(l.remove(d), None);
     }
 }
