@@ -16,7 +16,8 @@
 //! generation). The mode is `EMPTY`, `NOTIFIED` (a stored permit) or `WAITING` (the wait list
 //! is not empty). Storing or taking the permit is a compare-and-swap without the lock; the lock
 //! is taken only to queue, wake or remove waiters. The mode becomes `WAITING`, and leaves it,
-//! only under the lock.
+//! only under the lock. As in the semaphore, a queued waiter shares an outcome flag with its
+//! entry, so a woken `Notified` completes without taking the lock.
 
 use super::semaphore::lock;
 use super::wait_list::{Key, WaitList};

@@ -13,6 +13,11 @@
 //! The atomic is only ever *increased* under the waiters' lock, which is what makes "queue
 //! empty, so take from the atomic" safe to decide under that lock.
 //!
+//! A queued waiter shares a small outcome flag with its entry. The releaser that completes a
+//! waiter pops the entry and sets the flag (under the lock), then wakes it; the woken future
+//! reads the flag without taking the lock again. Under contention that saves one lock
+//! acquisition per wake-up, for the price of one small allocation when a waiter has to queue.
+//!
 //! # Cancellation
 //!
 //! Dropping an [`Acquire`] future removes it from the queue and gives back any permits it had
