@@ -74,6 +74,7 @@ pub(crate) fn expand(input: TokenStream, is_try: bool) -> syn::Result<TokenStrea
     });
     let result =
         if is_try { quote!(::core::result::Result::Ok((#(#outputs,)*))) } else { quote!((#(#outputs,)*)) };
+    let rotated = crate::rotated_branch(n);
     let start = if join.biased {
         quote!(0usize)
     } else {
@@ -91,10 +92,7 @@ pub(crate) fn expand(input: TokenStream, is_try: bool) -> syn::Result<TokenStrea
             let __kiln_start: usize = #start;
             let mut __kiln_pending = false;
             for __kiln_i in 0..#n {
-                // Rotate without `%`: clippy would flag `x % 1` in a one-future join.
-                let __kiln_branch = __kiln_start + __kiln_i;
-                let __kiln_branch = if __kiln_branch >= #n { __kiln_branch - #n } else { __kiln_branch };
-                match __kiln_branch {
+                match #rotated {
                     #(#arms)*
                     _ => ::core::unreachable!(),
                 }

@@ -53,6 +53,16 @@ pub fn try_join_impl(input: TokenStream) -> TokenStream {
     join::expand(input.into(), true).unwrap_or_else(|e| e.to_compile_error()).into()
 }
 
+/// The branch to poll on iteration `__kiln_i` of a poll that starts at `__kiln_start`:
+/// `(start + i) mod n`, computed without `%`, which clippy would flag in user code as `x % 1`
+/// for a one-branch `select!` or `join!`.
+fn rotated_branch(n: usize) -> proc_macro2::TokenStream {
+    quote::quote! {{
+        let __kiln_branch = __kiln_start + __kiln_i;
+        if __kiln_branch >= #n { __kiln_branch - #n } else { __kiln_branch }
+    }}
+}
+
 /// Splits `$crate ; rest` into the crate path tokens and the rest.
 fn split_crate(
     input: proc_macro2::TokenStream,

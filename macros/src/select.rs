@@ -147,6 +147,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             quote!(__KilnSelectOut::__Disabled => ::core::panic!("all branches are disabled and there is no else branch"),)
         }
     };
+    let rotated = crate::rotated_branch(n);
     let n32 = n as u32;
     let start =
         if select.biased { quote!(0usize) } else { quote!(#krate::__private::thread_rng_n(#n32) as usize) };
@@ -162,10 +163,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 let __kiln_start: usize = #start;
                 let mut __kiln_pending = false;
                 for __kiln_i in 0..#n {
-                    // Rotate without `%`: clippy would flag `x % 1` in a one-branch select.
-                    let __kiln_branch = __kiln_start + __kiln_i;
-                    let __kiln_branch = if __kiln_branch >= #n { __kiln_branch - #n } else { __kiln_branch };
-                    match __kiln_branch {
+                    match #rotated {
                         #(#arms)*
                         _ => ::core::unreachable!(),
                     }

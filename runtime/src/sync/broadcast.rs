@@ -24,9 +24,7 @@ use std::task::{Context, Poll, Waker};
 pub mod error {
     use std::fmt;
 
-    /// `send` found no receiver; the value comes back.
-    #[derive(PartialEq, Eq, Clone, Copy)]
-    pub struct SendError<T>(pub T);
+    pub use crate::sync::send_error::SendError;
 
     /// Why `recv` returned no message.
     #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -48,20 +46,6 @@ pub mod error {
         /// `n` messages were missed; see [`RecvError::Lagged`].
         Lagged(u64),
     }
-
-    impl<T> fmt::Debug for SendError<T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("SendError { .. }")
-        }
-    }
-
-    impl<T> fmt::Display for SendError<T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("channel closed")
-        }
-    }
-
-    impl<T> std::error::Error for SendError<T> {}
 
     impl fmt::Display for RecvError {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -37,6 +37,7 @@ mod once_cell;
 pub mod oneshot;
 mod rwlock;
 mod semaphore;
+mod send_error;
 mod wait_list;
 pub mod watch;
 

@@ -17,27 +17,11 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 pub mod error {
     use std::fmt;
 
-    /// No receiver exists; the value comes back.
-    #[derive(PartialEq, Eq, Clone, Copy)]
-    pub struct SendError<T>(pub T);
+    pub use crate::sync::send_error::SendError;
 
     /// The sender is gone and the receiver has seen its last value.
     #[derive(Debug, PartialEq, Eq, Clone, Copy)]
     pub struct RecvError(pub(crate) ());
-
-    impl<T> fmt::Debug for SendError<T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("SendError { .. }")
-        }
-    }
-
-    impl<T> fmt::Display for SendError<T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("channel closed")
-        }
-    }
-
-    impl<T> std::error::Error for SendError<T> {}
 
     impl fmt::Display for RecvError {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

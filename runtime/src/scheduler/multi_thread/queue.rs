@@ -313,6 +313,19 @@ mod loom_tests {
         }
     }
 
+    /// A thread that steals once from `steal` into a queue of its own and returns all it got.
+    fn thief(steal: Steal<u32>) -> thread::JoinHandle<Vec<u32>> {
+        thread::spawn(move || {
+            let (mut mine, _) = local::<u32>();
+            let mut got = Vec::new();
+            if let Some(v) = steal.steal_into(&mut mine) {
+                got.push(v);
+            }
+            drain(&mut mine, &mut got);
+            got
+        })
+    }
+
     #[test]
     fn loom_steal_while_owner_pops() {
         loom::model(|| {
@@ -320,15 +333,7 @@ mod loom_tests {
             for v in 0..3 {
                 owner.push_back_or_overflow(v, |_| panic!("no overflow at 3 of 4"));
             }
-            let thief = thread::spawn(move || {
-                let (mut mine, _) = local::<u32>();
-                let mut got = Vec::new();
-                if let Some(v) = steal.steal_into(&mut mine) {
-                    got.push(v);
-                }
-                drain(&mut mine, &mut got);
-                got
-            });
+            let thief = thief(steal);
             let mut got = Vec::new();
             drain(&mut owner, &mut got);
             got.extend(thief.join().unwrap());
@@ -341,15 +346,7 @@ mod loom_tests {
     fn loom_overflow_while_stealing() {
         loom::model(|| {
             let (mut owner, steal) = local::<u32>();
-            let thief = thread::spawn(move || {
-                let (mut mine, _) = local::<u32>();
-                let mut got = Vec::new();
-                if let Some(v) = steal.steal_into(&mut mine) {
-                    got.push(v);
-                }
-                drain(&mut mine, &mut got);
-                got
-            });
+            let thief = thief(steal);
             let mut spilled = Vec::new();
             for v in 0..(CAPACITY as u32 + 2) {
                 owner.push_back_or_overflow(v, |batch| spilled.extend(batch));
@@ -368,20 +365,7 @@ mod loom_tests {
             let (mut owner, steal) = local::<u32>();
             owner.push_back_or_overflow(0, |_| panic!("no overflow"));
             owner.push_back_or_overflow(1, |_| panic!("no overflow"));
-            let thieves: Vec<_> = (0..2)
-                .map(|_| {
-                    let steal = steal.clone();
-                    thread::spawn(move || {
-                        let (mut mine, _) = local::<u32>();
-                        let mut got = Vec::new();
-                        if let Some(v) = steal.steal_into(&mut mine) {
-                            got.push(v);
-                        }
-                        drain(&mut mine, &mut got);
-                        got
-                    })
-                })
-                .collect();
+            let thieves: Vec<_> = (0..2).map(|_| thief(steal.clone())).collect();
             let mut got = Vec::new();
             for v in 2..5 {
                 owner.push_back_or_overflow(v, |batch| got.extend(batch));

@@ -2,9 +2,7 @@
 
 use std::fmt;
 
-/// The receiver is gone; the value comes back.
-#[derive(PartialEq, Eq, Clone, Copy)]
-pub struct SendError<T>(pub T);
+pub use crate::sync::send_error::SendError;
 
 /// `try_send` failed; the value comes back.
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -32,20 +30,6 @@ impl<T> TrySendError<T> {
         }
     }
 }
-
-impl<T> fmt::Debug for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SendError { .. }")
-    }
-}
-
-impl<T> fmt::Display for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("channel closed")
-    }
-}
-
-impl<T> std::error::Error for SendError<T> {}
 
 impl<T> fmt::Debug for TrySendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
