@@ -131,6 +131,7 @@ impl Shared {
         let waker = Waker::from(self.clone());
         let mut task_cx = Context::from_waker(&waker);
         self.woken.store(true, Ordering::Release);
+        let mut since_driver = 0u32;
         loop {
             if self.woken.swap(false, Ordering::AcqRel) {
                 if let Poll::Ready(out) =
@@ -166,10 +167,24 @@ impl Shared {
                     }
                 }
             }
-            if ran_all && !self.woken.load(Ordering::Acquire) {
-                self.park(&cx, None);
-            } else {
+            if !ran_all {
+                // A full batch ran and more is queued: look at IO and timers before going on,
+                // so a busy queue cannot starve them.
                 self.park(&cx, Some(Duration::ZERO));
+                since_driver = 0;
+            } else if !self.woken.load(Ordering::Acquire) {
+                // Nothing to run and nothing woke the block_on future: sleep in the driver.
+                self.park(&cx, None);
+                since_driver = 0;
+            } else {
+                // The queue is empty but the block_on future was woken (it yields in a loop,
+                // say): poll it again at once. Visit the driver only every EVENT_INTERVAL
+                // rounds, as with tasks; an epoll_wait per round would dominate such a loop.
+                since_driver += 1;
+                if since_driver >= EVENT_INTERVAL {
+                    self.park(&cx, Some(Duration::ZERO));
+                    since_driver = 0;
+                }
             }
         }
     }

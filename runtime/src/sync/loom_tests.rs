@@ -98,6 +98,53 @@ fn loom_a_dropped_waiter_passes_its_notification_on() {
 }
 
 #[test]
+fn loom_notify_outcome_flags_are_recycled_safely() {
+    // Two rounds of ping-pong over two Notify values: the second round's waits reuse the
+    // outcome flags recycled from the first, which must never leak one wait's outcome into
+    // the next.
+    loom::model(|| {
+        let ping = Arc::new(Notify::new());
+        let pong = Arc::new(Notify::new());
+        let other = {
+            let (ping, pong) = (ping.clone(), pong.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    ping.notify_one();
+                    block_on(pong.notified());
+                }
+            })
+        };
+        for _ in 0..2 {
+            block_on(ping.notified());
+            pong.notify_one();
+        }
+        other.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_a_notification_racing_a_new_waiter_completes_exactly_the_first() {
+    // `first` is queued; a notify_one races with `second` registering. The notification must
+    // complete `first` (FIFO), and only `first`.
+    loom::model(|| {
+        let notify = Arc::new(Notify::new());
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut first = Box::pin(notify.notified());
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        let notifier = {
+            let notify = notify.clone();
+            thread::spawn(move || notify.notify_one())
+        };
+        let mut second = Box::pin(notify.notified());
+        let second_ready = second.as_mut().poll(&mut cx).is_ready();
+        notifier.join().unwrap();
+        assert!(first.as_mut().poll(&mut cx).is_ready(), "the first waiter was notified");
+        assert!(!second_ready, "one notify_one completes one waiter");
+    });
+}
+
+#[test]
 fn loom_notify_waiters_reaches_a_future_created_before_it() {
     loom::model(|| {
         let notify = Arc::new(Notify::new());
