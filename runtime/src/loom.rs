@@ -9,12 +9,30 @@
 pub(crate) mod sync {
     pub(crate) use std::sync::atomic;
     pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+
+    /// Locks, ignoring poisoning: no user code runs under Kiln's internal locks, so a poisoned
+    /// lock can only come from a panic in Kiln itself, and the data is still consistent.
+    pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        match m.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        }
+    }
 }
 
 #[cfg(loom)]
 pub(crate) mod sync {
     pub(crate) use loom::sync::atomic;
     pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+
+    /// Locks, ignoring poisoning: no user code runs under Kiln's internal locks, so a poisoned
+    /// lock can only come from a panic in Kiln itself, and the data is still consistent.
+    pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        match m.lock() {
+            Ok(g) => g,
+            Err(e) => e.into_inner(),
+        }
+    }
 }
 
 /// An `UnsafeCell` with loom's closure-based API, so that loom can track every access.

@@ -1,6 +1,6 @@
 //! The blocking pool's threads and queue.
 
-use crate::scheduler::owned::lock;
+use crate::loom::sync::lock;
 use crate::scheduler::Handle;
 use crate::task::cell::Notified;
 use std::collections::VecDeque;

@@ -15,7 +15,7 @@
 //! Wakers are collected under the lock and woken after it is released, so a woken task that
 //! runs at once on another worker never contends with the reactor.
 
-use crate::scheduler::owned::lock;
+use crate::loom::sync::lock;
 use mio::{Events, Interest, Registry, Token};
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};

@@ -10,9 +10,10 @@
 
 use crate::blocking::BlockingPool;
 use crate::driver::{self, Driver};
+use crate::loom::sync::lock;
 use crate::scheduler::inject::Inject;
 use crate::scheduler::metrics::WorkerMetrics;
-use crate::scheduler::owned::{lock, OwnedTasks};
+use crate::scheduler::owned::OwnedTasks;
 use crate::task::cell::{Notified, Schedule};
 use crate::task::Header;
 use std::cell::{Cell, RefCell};
@@ -51,13 +52,15 @@ pub(crate) struct Core {
     driver: Option<Driver>,
 }
 
-struct Context_ {
+/// What `block_on` lends to wakes happening on its thread: the core, so they can queue
+/// locally.
+struct CoreContext {
     shared: Arc<Shared>,
     core: RefCell<Option<Box<Core>>>,
 }
 
 thread_local! {
-    static CURRENT: Cell<*const Context_> = const { Cell::new(std::ptr::null()) };
+    static CURRENT: Cell<*const CoreContext> = const { Cell::new(std::ptr::null()) };
 }
 
 impl Shared {
@@ -113,11 +116,11 @@ impl Shared {
         core: Box<Core>,
         mut future: std::pin::Pin<&mut F>,
     ) -> F::Output {
-        let cx = Context_ { shared: self.clone(), core: RefCell::new(Some(core)) };
+        let cx = CoreContext { shared: self.clone(), core: RefCell::new(Some(core)) };
         let prev = CURRENT.with(|c| c.replace(&cx));
         // Return the core however we leave (including by a panic in the future), so the
         // runtime can still shut down and later `block_on` calls still work.
-        struct Restore<'a>(&'a Context_, *const Context_);
+        struct Restore<'a>(&'a CoreContext, *const CoreContext);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
                 CURRENT.with(|c| c.set(self.1));
@@ -191,7 +194,7 @@ impl Shared {
 
     /// Parks in the driver. The core stays in the context, so tasks the driver wakes land in
     /// the local queue.
-    fn park(&self, cx: &Context_, limit: Option<Duration>) {
+    fn park(&self, cx: &CoreContext, limit: Option<Duration>) {
         let mut driver = {
             let mut slot = cx.core.borrow_mut();
             let core = slot.as_mut().expect("current-thread core missing");

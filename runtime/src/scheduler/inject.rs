@@ -4,7 +4,7 @@
 //! A plain `Mutex<VecDeque>` with an atomic length beside it, so a worker can see "empty"
 //! without taking the lock, which is what it finds almost every time it looks.
 
-use super::owned::lock;
+use crate::loom::sync::lock;
 use crate::task::cell::Notified;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

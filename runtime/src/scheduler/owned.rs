@@ -5,6 +5,7 @@
 //! different workers rarely contend for the same lock. A task remembers its slot
 //! (`Header::owned_slot`), so removal is O(1).
 
+use crate::loom::sync::lock;
 use crate::task::cell::{Notified, TaskRef};
 use crate::task::Header;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,10 +128,4 @@ impl OwnedTasks {
             }
         }
     }
-}
-
-/// Locks a mutex, ignoring poisoning: task code never runs under these locks, so a poisoned
-/// lock can only come from a panic in Kiln itself, and the data is still consistent.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

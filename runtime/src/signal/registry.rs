@@ -6,7 +6,7 @@
 //! readable, the reactor drains it and calls [`dispatch`], which, outside the handler, bumps
 //! each pending signal's generation and wakes its listeners.
 
-use crate::scheduler::owned::lock;
+use crate::loom::sync::lock;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;

@@ -1,7 +1,7 @@
 //! `Barrier`: `n` tasks wait until all of them have arrived.
 
 use super::notify::Notify;
-use std::sync::Mutex;
+use crate::loom::sync::{lock, Mutex};
 
 /// Makes `n` tasks wait for each other. Reusable: after a round completes, the next `n`
 /// arrivals form the next round.
@@ -40,7 +40,7 @@ impl Barrier {
     /// Not cancel-safe: a cancelled `wait` still counts as arrived for its round.
     pub async fn wait(&self) -> BarrierWaitResult {
         let (round, mut notified) = {
-            let mut state = lock_std(&self.state);
+            let mut state = lock(&self.state);
             state.arrived += 1;
             if state.arrived == self.n {
                 state.arrived = 0;
@@ -54,15 +54,11 @@ impl Barrier {
         };
         loop {
             notified.as_mut().await;
-            let state = lock_std(&self.state);
+            let state = lock(&self.state);
             if state.round != round {
                 return BarrierWaitResult(false);
             }
             notified = Box::pin(self.round_done.notified());
         }
     }
-}
-
-fn lock_std<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -12,7 +12,7 @@
 //! Values stay in their slots until overwritten (at most `capacity` of them), so `T: Clone`
 //! is required and each receiver gets its own clone.
 
-use super::semaphore::lock;
+use crate::loom::sync::lock;
 use crate::loom::sync::Mutex;
 use std::fmt;
 use std::future::poll_fn;

@@ -19,9 +19,9 @@
 //! only under the lock. As in the semaphore, a queued waiter shares an outcome flag with its
 //! entry, so a woken `Notified` completes without taking the lock.
 
-use super::semaphore::lock;
 use super::wait_list::{Key, WaitList};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
+use crate::loom::sync::lock;
 use crate::loom::sync::{Arc as SharedFlag, Mutex};
 use std::fmt;
 use std::future::Future;

@@ -4,7 +4,7 @@
 //! couple of times each, never under contention worth a lock-free design, and every wake
 //! happens after the lock is released.
 
-use super::semaphore::lock;
+use crate::loom::sync::lock;
 use crate::loom::sync::Mutex;
 use std::fmt;
 use std::future::{poll_fn, Future};

@@ -26,7 +26,7 @@
 
 use super::wait_list::{Key, WaitList};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
-use crate::loom::sync::{Arc as SharedFlag, Mutex};
+use crate::loom::sync::{lock, Arc as SharedFlag, Mutex};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -466,13 +466,5 @@ impl fmt::Debug for SemaphorePermit<'_> {
 impl fmt::Debug for OwnedSemaphorePermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedSemaphorePermit").field("permits", &self.permits).finish()
-    }
-}
-
-/// Locks, ignoring poisoning: no user code runs under the sync primitives' internal locks.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(e) => e.into_inner(),
     }
 }

@@ -23,7 +23,6 @@ struct Slot<W> {
 
 struct Entry<W> {
     value: W,
-    linked: bool,
     prev: Option<u32>,
     next: Option<u32>,
 }
@@ -33,17 +32,17 @@ pub(crate) struct WaitList<W> {
     free: Vec<u32>,
     head: Option<u32>,
     tail: Option<u32>,
-    linked: usize,
+    len: usize,
 }
 
 impl<W> WaitList<W> {
     pub(crate) const fn new() -> WaitList<W> {
-        WaitList { slots: Vec::new(), free: Vec::new(), head: None, tail: None, linked: 0 }
+        WaitList { slots: Vec::new(), free: Vec::new(), head: None, tail: None, len: 0 }
     }
 
-    /// True if no entry is waiting in the FIFO order.
+    /// True if nobody waits.
     pub(crate) fn is_empty(&self) -> bool {
-        self.linked == 0
+        self.len == 0
     }
 
     /// Appends a waiter at the back.
@@ -57,14 +56,14 @@ impl<W> WaitList<W> {
         };
         let slot = &mut self.slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
-        slot.entry = Some(Entry { value, linked: true, prev: self.tail, next: None });
+        slot.entry = Some(Entry { value, prev: self.tail, next: None });
         let generation = slot.generation;
         match self.tail {
             Some(t) => self.entry_mut(t).next = Some(index),
             None => self.head = Some(index),
         }
         self.tail = Some(index);
-        self.linked += 1;
+        self.len += 1;
         Key { index, generation }
     }
 
@@ -95,10 +94,6 @@ impl<W> WaitList<W> {
     fn unlink_index(&mut self, index: u32) {
         let (prev, next) = {
             let e = self.entry_mut(index);
-            if !e.linked {
-                return;
-            }
-            e.linked = false;
             (e.prev.take(), e.next.take())
         };
         match prev {
@@ -109,7 +104,7 @@ impl<W> WaitList<W> {
             Some(n) => self.entry_mut(n).prev = prev,
             None => self.tail = prev,
         }
-        self.linked -= 1;
+        self.len -= 1;
     }
 
     /// Removes the entry behind `key` and frees its slot.

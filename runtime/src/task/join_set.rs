@@ -1,7 +1,7 @@
 //! `JoinSet`: a set of tasks, awaited in the order they finish.
 
 use super::{AbortHandle, Id, JoinError, JoinHandle};
-use crate::scheduler::owned::lock;
+use crate::loom::sync::lock;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{poll_fn, Future};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::scheduler::owned::lock;
+use crate::loom::sync::lock;
 
 /// How many clocks in the process are paused. `kiln::time::Instant::now()` reads the context's
 /// clock only when this is non-zero, so unpaused programs pay nothing for the feature.

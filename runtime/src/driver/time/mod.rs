@@ -12,7 +12,7 @@
 pub(crate) mod clock;
 pub(crate) mod wheel;
 
-use crate::scheduler::owned::lock;
+use crate::loom::sync::lock;
 use clock::Clock;
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,7 @@
 //! more, so work spreads one worker at a time without a thundering herd. At most half the
 //! workers search at once, which bounds the contention on other workers' queues.
 
-use crate::scheduler::owned::lock;
+use crate::loom::sync::lock;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 

@@ -125,7 +125,7 @@ impl Shared {
         }
     }
 
-    /// Sum of the per-worker local queue depths.
+    /// Tasks waiting in worker `index`'s local queue (a snapshot, for metrics).
     pub(crate) fn worker_queue_depth(&self, index: usize) -> usize {
         self.remotes[index].steal.len()
     }

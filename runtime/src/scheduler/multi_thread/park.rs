@@ -10,7 +10,7 @@
 //! ```
 
 use crate::driver::{self, Driver};
-use crate::scheduler::owned::lock;
+use crate::loom::sync::lock;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;

@@ -14,9 +14,10 @@
 
 use super::error::{SendError, TryRecvError};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
+use crate::loom::sync::lock;
 use crate::loom::sync::Mutex;
 use crate::sync::notify::Notify;
-use crate::sync::semaphore::{lock, Semaphore};
+use crate::sync::semaphore::Semaphore;
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
