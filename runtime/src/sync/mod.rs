@@ -39,6 +39,7 @@ mod rwlock;
 mod semaphore;
 mod send_error;
 mod wait_list;
+mod wake_list;
 pub mod watch;
 
 pub use barrier::{Barrier, BarrierWaitResult};

@@ -20,9 +20,9 @@
 //! entry, so a woken `Notified` completes without taking the lock.
 
 use super::wait_list::{Key, WaitList};
+use super::wake_list::WakeList;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
-use crate::loom::sync::lock;
-use crate::loom::sync::{Arc as SharedFlag, Mutex};
+use crate::loom::sync::{lock, Arc as SharedFlag, Mutex};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -53,6 +53,16 @@ struct Waiter {
     /// Shared with the waiting registration: set (under the lock) when a notification takes
     /// the waiter off the list, so the woken future needs no lock to learn it.
     outcome: SharedFlag<AtomicUsize>,
+}
+
+impl Waiter {
+    /// Wakes a waiter taken off the list, once the lock is released. Its half of the outcome
+    /// flag is dropped here too, outside the critical section.
+    fn wake(woken: Option<Waiter>) {
+        if let Some(waker) = woken.and_then(|w| w.waker) {
+            waker.wake();
+        }
+    }
 }
 
 /// `Waiter::outcome` values.
@@ -107,17 +117,16 @@ impl Notify {
                 Err(actual) => cur = actual,
             }
         }
-        let waker = {
+        let woken = {
             let mut waiters = lock(&self.waiters);
             self.notify_one_locked(&mut waiters)
         };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        Waiter::wake(woken);
     }
 
-    /// Hands a notification to the first waiter, or stores the permit. Under the lock.
-    fn notify_one_locked(&self, waiters: &mut WaitList<Waiter>) -> Option<Waker> {
+    /// Hands a notification to the first waiter, or stores the permit. Under the lock; the
+    /// caller wakes the returned waiter after releasing it.
+    fn notify_one_locked(&self, waiters: &mut WaitList<Waiter>) -> Option<Waiter> {
         let cur = self.state.load(Acquire);
         if mode(cur) != WAITING {
             // The last waiter left before we took the lock: store the permit.
@@ -129,25 +138,24 @@ impl Notify {
         if waiters.is_empty() {
             self.state.store(generation(cur) | EMPTY, Release);
         }
-        w.waker
+        Some(w)
     }
 
     /// Wakes every task waiting now. Stores nothing.
     pub fn notify_waiters(&self) {
-        let mut wake = Vec::new();
-        {
-            let mut waiters = lock(&self.waiters);
-            // A new generation; WAITING becomes EMPTY (all are woken), a stored permit stays.
-            let _ = self.state.fetch_update(AcqRel, Acquire, |s| {
-                let m = if mode(s) == WAITING { EMPTY } else { mode(s) };
-                Some(generation(s).wrapping_add(GEN_ONE) | m)
-            });
-            waiters.drain(|w| {
-                w.outcome.store(BY_ALL, Release);
-                wake.extend(w.waker);
-            });
-        }
-        wake.into_iter().for_each(Waker::wake);
+        let mut waiters = lock(&self.waiters);
+        // A new generation; WAITING becomes EMPTY (all are woken), a stored permit stays.
+        let _ = self.state.fetch_update(AcqRel, Acquire, |s| {
+            let m = if mode(s) == WAITING { EMPTY } else { mode(s) };
+            Some(generation(s).wrapping_add(GEN_ONE) | m)
+        });
+        let mut wake = WakeList::new();
+        waiters.drain(|w| {
+            w.outcome.store(BY_ALL, Release);
+            wake.push(w.waker);
+        });
+        drop(waiters);
+        wake.wake_all();
     }
 
     /// Removes a waiter, keeping the mode truthful if the list empties. Under the lock.
@@ -192,6 +200,10 @@ impl Notify {
                         Err(actual) => cur = actual,
                     }
                 }
+                // Allocate and clone before taking the lock: the critical section is what
+                // the notifier and every other waiter queue behind.
+                let outcome = SharedFlag::new(AtomicUsize::new(NOT_YET));
+                let waiter = Waiter { waker: Some(cx.waker().clone()), outcome: outcome.clone() };
                 let mut waiters = lock(&self.waiters);
                 let mut cur = self.state.load(Acquire);
                 loop {
@@ -213,9 +225,7 @@ impl Notify {
                         Err(actual) => cur = actual,
                     }
                 }
-                let outcome = SharedFlag::new(AtomicUsize::new(NOT_YET));
-                let key =
-                    waiters.push_back(Waiter { waker: Some(cx.waker().clone()), outcome: outcome.clone() });
+                let key = waiters.push_back(waiter);
                 *stage = Stage::Waiting(key, outcome);
                 Poll::Pending
             }
@@ -249,7 +259,7 @@ impl Notify {
         if outcome.load(Acquire) == BY_ALL {
             return;
         }
-        let waker = {
+        let woken = {
             let mut waiters = lock(&self.waiters);
             match outcome.load(Acquire) {
                 // Handed a notify_one we will never use: pass it on.
@@ -261,9 +271,7 @@ impl Notify {
                 }
             }
         };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        Waiter::wake(woken);
     }
 }
 

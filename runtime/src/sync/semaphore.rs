@@ -25,6 +25,7 @@
 //! permits and never holds up the queue.
 
 use super::wait_list::{Key, WaitList};
+use super::wake_list::WakeList;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::sync::{lock, Arc as SharedFlag, Mutex};
 use std::fmt;
@@ -142,7 +143,7 @@ impl Semaphore {
     /// Closes the semaphore: pending and future acquires fail. Permits already held stay
     /// valid.
     pub fn close(&self) {
-        let mut wake = Vec::new();
+        let mut wake = WakeList::new();
         {
             let mut waiters = lock(&self.waiters);
             self.permits.fetch_or(CLOSED, Release);
@@ -150,7 +151,7 @@ impl Semaphore {
             waiters.drain(|w| {
                 returned += w.assigned;
                 w.outcome.store(CLOSED_OUT, Release);
-                wake.extend(w.waker);
+                wake.push(w.waker);
             });
             // Permits handed to waiters that will now fail go back, so `available_permits`
             // stays truthful.
@@ -158,7 +159,7 @@ impl Semaphore {
                 self.permits.fetch_add(returned << SHIFT, Release);
             }
         }
-        wake.into_iter().for_each(Waker::wake);
+        wake.wake_all();
     }
 
     /// Takes `n` permits if they are free right now, without waiting.
@@ -180,15 +181,15 @@ impl Semaphore {
 
     /// Gives `n` permits back: to the queue first, the rest to the atomic.
     pub(crate) fn release(&self, n: usize) {
-        let mut wake = Vec::new();
+        let mut wake = WakeList::new();
         {
             let mut waiters = lock(&self.waiters);
             self.release_locked(n, &mut waiters, &mut wake);
         }
-        wake.into_iter().for_each(Waker::wake);
+        wake.wake_all();
     }
 
-    fn release_locked(&self, mut n: usize, waiters: &mut WaitList<Waiter>, wake: &mut Vec<Waker>) {
+    fn release_locked(&self, mut n: usize, waiters: &mut WaitList<Waiter>, wake: &mut WakeList) {
         while n > 0 {
             let Some(head) = waiters.front_mut() else { break };
             let give = n.min(head.needed - head.assigned);
@@ -197,7 +198,7 @@ impl Semaphore {
             if head.assigned == head.needed {
                 let done = waiters.pop_front().expect("the head was just seen");
                 done.outcome.store(ACQUIRED, Release);
-                wake.extend(done.waker);
+                wake.push(done.waker);
             }
         }
         if n > 0 {
@@ -330,6 +331,10 @@ impl Future for Acquire<'_> {
             Err(TryAcquireError::Closed) => return Poll::Ready(Err(AcquireError(()))),
             Err(TryAcquireError::NoPermits) => {}
         }
+        // Allocate the flag and clone the waker before taking the lock: the critical section
+        // is what releasers and every other acquirer queue behind.
+        let outcome = SharedFlag::new(AtomicUsize::new(QUEUED));
+        let waker = cx.waker().clone();
         let mut waiters = lock(&sem.waiters);
         let mut assigned = 0;
         if waiters.is_empty() {
@@ -354,11 +359,10 @@ impl Future for Acquire<'_> {
         } else if sem.permits.load(Acquire) & CLOSED != 0 {
             return Poll::Ready(Err(AcquireError(())));
         }
-        let outcome = SharedFlag::new(AtomicUsize::new(QUEUED));
         let key = waiters.push_back(Waiter {
             needed: this.needed,
             assigned,
-            waker: Some(cx.waker().clone()),
+            waker: Some(waker),
             outcome: outcome.clone(),
         });
         this.queued = Some((key, outcome));
@@ -372,7 +376,7 @@ impl Drop for Acquire<'_> {
         if outcome.load(Acquire) == CLOSED_OUT {
             return;
         }
-        let mut wake = Vec::new();
+        let mut wake = WakeList::new();
         {
             let mut waiters = lock(&self.semaphore.waiters);
             // Whatever we were handed and will not use goes to the next in line.
@@ -385,7 +389,7 @@ impl Drop for Acquire<'_> {
                 self.semaphore.release_locked(give_back, &mut waiters, &mut wake);
             }
         }
-        wake.into_iter().for_each(Waker::wake);
+        wake.wake_all();
     }
 }
 
