@@ -6,7 +6,7 @@
 //! | layer | crate | what it holds |
 //! |---|---|---|
 //! | runtime | `kiln-runtime` | executor, reactor, timers, tasks, signals |
-//! | net | `kiln-net` | TCP/UDP on the reactor (in progress) |
+//! | net | `kiln-net` | TCP/UDP/Unix sockets, async IO traits, framing, echo and chat servers |
 //! | http | `kiln-http` | HTTP/1.1 server and client (in progress) |
 //! | app | `kiln-app` | the service (in progress) |
 //!
@@ -23,6 +23,8 @@ pub use kiln_runtime::{join, main, pin, runtime, select, signal, spawn, sync, ta
 
 /// Reactor registration for IO sources (what `kiln::net` builds on).
 pub use kiln_runtime::io as reactor;
+
+pub use kiln_net::{chat, echo, frame, io, net, shutdown};
 
 #[doc(hidden)]
 pub use kiln_runtime::__private;

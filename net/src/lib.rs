@@ -1,3 +1,26 @@
-//! Kiln's networking layer: TCP and UDP on Kiln's reactor. Not built yet: see the project's open issues; this crate exists so the workspace has its final shape.
+//! Kiln's networking layer: sockets on Kiln's reactor, the async IO traits, framing, and the
+//! week-2 servers (echo and chat).
+//!
+//! The runtime (`kiln-runtime`) knows nothing of sockets: it offers `io::Registration`, "wake
+//! me when this file descriptor is ready". This crate turns that into `TcpStream`,
+//! `UdpSocket` and friends, with Tokio's names and shapes, so code written for
+//! `tokio::net` and `tokio::io` ports by changing the crate path.
+//!
+//! # Layout
+//! - [`io`] — `AsyncRead` / `AsyncWrite` / `AsyncBufRead`, their `*Ext` methods, `BufReader`,
+//!   `BufWriter`, `copy`, `split`, `duplex`, and the `futures-io` bridge.
+//! - [`net`] — `TcpListener`, `TcpStream`, `TcpSocket`, `UdpSocket`, `UnixListener`,
+//!   `UnixStream`, address resolution.
+//! - [`frame`] — line-delimited and length-delimited messages, with size limits.
+//! - [`shutdown`] — the graceful-shutdown signal servers share with their connections.
+//! - [`echo`] — TCP and UDP echo servers (week 2).
+//! - [`chat`] — the multi-room chat server with accounts and persistent history (week 2).
 
 #![forbid(unsafe_code)]
+
+pub mod chat;
+pub mod echo;
+pub mod frame;
+pub mod io;
+pub mod net;
+pub mod shutdown;

@@ -128,6 +128,14 @@ impl ScheduledIo {
         Poll::Pending
     }
 
+    /// The readiness in `direction` right now, without registering interest: for `try_*`
+    /// calls, which must not replace the waker of a task that is waiting.
+    pub(crate) fn ready_now(&self, direction: Direction) -> Option<ReadyEvent> {
+        let mask = direction.mask() | ready::SHUTDOWN;
+        let cur = self.readiness.load(Acquire);
+        (cur & mask != 0).then(|| event(cur, mask))
+    }
+
     /// Forgets the readiness in `event`, unless the reactor reported newer readiness since.
     pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
         let clear = event.ready & !ready::STICKY;

@@ -175,12 +175,12 @@ impl Registration {
     /// clears that readiness. Returns `WouldBlock` without calling `f` if not ready.
     pub fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
         let direction = if interest.is_writable() { Direction::Write } else { Direction::Read };
-        let waker = std::task::Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        let event = match self.io.poll_ready(&mut cx, direction) {
-            Poll::Ready(e) => e,
-            Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
+        let Some(event) = self.io.ready_now(direction) else {
+            return Err(io::ErrorKind::WouldBlock.into());
         };
+        if event.ready & ready::SHUTDOWN != 0 {
+            return Err(io::Error::other("the Kiln runtime this IO source belongs to has shut down"));
+        }
         match f() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.io.clear_readiness(event);
