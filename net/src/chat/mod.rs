@@ -59,6 +59,10 @@ pub struct ChatConfig {
     /// Messages a client may miss (because it reads too slowly) before it is disconnected.
     /// Default 1024.
     pub max_missed: u64,
+    /// The kernel send buffer of each client socket (`SO_SNDBUF`), or `None` for the OS
+    /// default (which autotunes up to megabytes). Together with `client_queue` it bounds how
+    /// much a client that stops reading can hold up in memory. Default `None`.
+    pub socket_send_buffer: Option<u32>,
     /// Longest a single write to a client may take. Default 10 s.
     pub write_timeout: Duration,
     /// Messages replayed when joining a room. Default 20.
@@ -82,6 +86,7 @@ impl Default for ChatConfig {
             idle_timeout: Duration::from_secs(300),
             client_queue: 256,
             max_missed: 1024,
+            socket_send_buffer: None,
             write_timeout: Duration::from_secs(10),
             history_on_join: 20,
             default_room: "lobby".to_owned(),
@@ -205,6 +210,9 @@ impl ChatServer {
                         Ok(permit) => {
                             summary.served += 1;
                             let _ = stream.set_nodelay(true);
+                            if let Some(size) = shared.config.socket_send_buffer {
+                                let _ = socket2::SockRef::from(&stream).set_send_buffer_size(size as usize);
+                            }
                             let id = next_id.fetch_add(1, Ordering::Relaxed);
                             let (shared, listener) = (shared.clone(), signal.listener());
                             sessions.spawn(async move {

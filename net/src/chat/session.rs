@@ -64,7 +64,7 @@ pub(crate) async fn run(stream: TcpStream, id: u64, shared: Arc<Shared>, mut shu
             () = state.kicked() => Flow::Close,
             read = timeout(idle, lines.next_line()) => match read {
                 Err(_) => {
-                    session.reply(format!("* idle for {}s, bye", idle.as_secs())).await;
+                    session.reply(format!("* idle for {}, bye", human(idle))).await;
                     Flow::Close
                 }
                 Ok(Ok(None)) => Flow::Close,
@@ -129,6 +129,15 @@ async fn write_loop(
     if state.is_kicked() {
         // Best effort: the client may not be reading at all.
         let _ = write.try_write(b"! disconnected: your connection fell too far behind\n");
+    }
+}
+
+/// `300s`, or `250ms` below a second.
+fn human(d: std::time::Duration) -> String {
+    if d.as_secs() >= 1 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
     }
 }
 
