@@ -17,6 +17,8 @@ pub(crate) mod sealed {
 
     /// The addresses, or a host name that must go through DNS.
     pub enum Target {
+        /// The common case, kept out of a `Vec` so `send_to(buf, addr)` allocates nothing.
+        One(SocketAddr),
         Addrs(Vec<SocketAddr>),
         Lookup(String),
     }
@@ -33,7 +35,7 @@ macro_rules! ready_addr {
         impl ToSocketAddrs for $ty {}
         impl Sealed for $ty {
             fn target(&self) -> Target {
-                Target::Addrs(vec![SocketAddr::from(*self)])
+                Target::One(SocketAddr::from(*self))
             }
         }
     )*};
@@ -44,7 +46,7 @@ impl ToSocketAddrs for str {}
 impl Sealed for str {
     fn target(&self) -> Target {
         match self.parse::<SocketAddr>() {
-            Ok(a) => Target::Addrs(vec![a]),
+            Ok(a) => Target::One(a),
             Err(_) => Target::Lookup(self.to_owned()),
         }
     }
@@ -61,7 +63,7 @@ impl ToSocketAddrs for (&str, u16) {}
 impl Sealed for (&str, u16) {
     fn target(&self) -> Target {
         match self.0.parse::<IpAddr>() {
-            Ok(ip) => Target::Addrs(vec![SocketAddr::new(ip, self.1)]),
+            Ok(ip) => Target::One(SocketAddr::new(ip, self.1)),
             Err(_) => Target::Lookup(format!("{}:{}", self.0, self.1)),
         }
     }
@@ -99,6 +101,7 @@ pub async fn lookup_host(addr: impl ToSocketAddrs) -> io::Result<impl Iterator<I
 /// The addresses `addr` names; never empty.
 pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Vec<SocketAddr>> {
     let addrs = match addr.target() {
+        Target::One(a) => vec![a],
         Target::Addrs(a) => a,
         Target::Lookup(host) => {
             let looked_up = kiln_runtime::task::spawn_blocking(move || {
@@ -113,6 +116,14 @@ pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "the address resolved to nothing"));
     }
     Ok(addrs)
+}
+
+/// The first address `addr` names, without allocating when it is a literal address.
+pub(crate) async fn resolve_first(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<SocketAddr> {
+    match addr.target() {
+        Target::One(a) => Ok(a),
+        _ => Ok(resolve(addr).await?[0]),
+    }
 }
 
 /// Tries `f` on each address in turn; returns the first success or the last error.

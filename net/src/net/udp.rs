@@ -5,7 +5,7 @@
 //! and tasks that send. `recv` and `recv_from` are cancel-safe: a datagram is taken from the
 //! kernel only in the poll that returns it.
 
-use crate::net::addr::{resolve, try_each, ToSocketAddrs};
+use crate::net::addr::{resolve, resolve_first, try_each, ToSocketAddrs};
 use crate::net::poll_evented::PollEvented;
 use kiln_runtime::io::Interest;
 use std::fmt;
@@ -108,8 +108,8 @@ impl UdpSocket {
     /// # Errors
     /// As `sendto(2)`, or a failed DNS lookup.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let addrs = resolve(&target).await?;
-        std::future::poll_fn(|cx| self.poll_send_to(cx, buf, addrs[0])).await
+        let target = resolve_first(&target).await?;
+        std::future::poll_fn(|cx| self.poll_send_to(cx, buf, target)).await
     }
 
     /// Poll form of [`UdpSocket::send_to`].
