@@ -1,3 +1,13 @@
-//! Kiln's HTTP/1.1 layer: server, client, router and middleware. Not built yet: see the project's open issues; this crate exists so the workspace has its final shape.
+//! Kiln's HTTP/1.1 layer (in progress: see issue 5). What exists so far is the strict
+//! protocol core the server will be built on:
+//!
+//! # Layout
+//! - `h1/head.rs` — parsing a request head and deciding its body framing per RFC 9112,
+//!   refusing every request-smuggling shape with the right status.
+//! - `h1/chunked.rs` — an incremental, strict decoder for the chunked transfer coding.
+//! - `date.rs` — the shared, once-a-second `Date` header.
 
 #![forbid(unsafe_code)]
+
+pub mod date;
+pub mod h1;

@@ -181,11 +181,15 @@ impl Semaphore {
 
     /// Gives `n` permits back: to the queue first, the rest to the atomic.
     pub(crate) fn release(&self, n: usize) {
-        let mut wake = WakeList::new();
-        {
-            let mut waiters = lock(&self.waiters);
-            self.release_locked(n, &mut waiters, &mut wake);
+        let mut waiters = lock(&self.waiters);
+        if waiters.is_empty() {
+            // The uncontended case (every unlock of an idle mutex): no wake list to build.
+            self.return_permits(n);
+            return;
         }
+        let mut wake = WakeList::new();
+        self.release_locked(n, &mut waiters, &mut wake);
+        drop(waiters);
         wake.wake_all();
     }
 
@@ -202,9 +206,14 @@ impl Semaphore {
             }
         }
         if n > 0 {
-            let prev = self.permits.fetch_add(n << SHIFT, Release);
-            assert!((prev >> SHIFT) + n <= MAX_PERMITS, "a semaphore holds at most {MAX_PERMITS} permits");
+            self.return_permits(n);
         }
+    }
+
+    /// Adds `n` free permits to the atomic. Under the waiters lock, with nobody queued.
+    fn return_permits(&self, n: usize) {
+        let prev = self.permits.fetch_add(n << SHIFT, Release);
+        assert!((prev >> SHIFT) + n <= MAX_PERMITS, "a semaphore holds at most {MAX_PERMITS} permits");
     }
 
     /// Waits for `n` permits.

@@ -8,8 +8,9 @@
 
 use std::task::Waker;
 
-/// Wakers kept inline before spilling to the heap.
-const INLINE: usize = 16;
+/// Wakers kept inline before spilling to the heap. Small on purpose: the list is built on
+/// every release that finds waiters, and a release usually wakes one.
+const INLINE: usize = 4;
 
 pub(crate) struct WakeList {
     inline: [Option<Waker>; INLINE],

@@ -1,0 +1,398 @@
+//! Parsing a request head (request line + header fields) and deciding how its body is framed,
+//! strictly, per RFC 9112.
+//!
+//! `httparse` does the tokenising; this module does everything the RFC leaves to the server
+//! and that request smuggling feeds on:
+//! - `Content-Length` together with `Transfer-Encoding` → 400 (and the connection closes);
+//! - `Content-Length` must be digits only (`+5`, `-1`, `0x5` are errors), must not overflow,
+//!   and several values (repeated lines or a list) must all be equal;
+//! - `Transfer-Encoding` must appear once, must end in `chunked`, is refused on HTTP/1.0, and
+//!   any other coding is 501 Not Implemented;
+//! - HTTP/1.1 needs exactly one valid `Host`.
+//!
+//! Parsing returns `Ok(None)` while the head is incomplete (hyper's "need more bytes"
+//! convention), so the connection reads more and calls again, and every limit is checked
+//! even before the head is complete: a client cannot make the server buffer an endless
+//! request line or header section.
+
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING,
+};
+use http::{Method, StatusCode, Uri, Version};
+use std::fmt;
+
+/// Limits on a request head. Each has a named default and the status it produces.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// Longest request target (URI), in bytes; longer → 414 URI Too Long.
+    pub max_uri: usize,
+    /// Largest header section (request line included), in bytes; larger → 431.
+    pub max_head: usize,
+    /// Most header fields; more → 431.
+    pub max_headers: usize,
+}
+
+/// Default [`HeadLimits::max_uri`]: 8 KiB, as most servers.
+pub const DEFAULT_MAX_URI: usize = 8 * 1024;
+/// Default [`HeadLimits::max_head`]: 64 KiB.
+pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
+/// Default [`HeadLimits::max_headers`]: 100 fields.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+
+impl Default for HeadLimits {
+    fn default() -> HeadLimits {
+        HeadLimits { max_uri: DEFAULT_MAX_URI, max_head: DEFAULT_MAX_HEAD, max_headers: DEFAULT_MAX_HEADERS }
+    }
+}
+
+/// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Exactly this many bytes (0: no body).
+    Length(u64),
+    /// The chunked coding.
+    Chunked,
+}
+
+/// A parsed, validated request head.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// The method.
+    pub method: Method,
+    /// The request target.
+    pub uri: Uri,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// The header fields.
+    pub headers: HeaderMap,
+    /// How the body is framed.
+    pub framing: Framing,
+    /// Whether the connection may stay open after this request's response.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` (HTTP/1.1 only).
+    pub expect_continue: bool,
+}
+
+/// A request head the server must refuse; `status` is what to answer, and the connection
+/// is closed afterwards (its framing can no longer be trusted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadError {
+    /// The response status.
+    pub status: StatusCode,
+    /// A short reason, safe to send to the client.
+    pub reason: String,
+}
+
+impl HeadError {
+    fn new(status: StatusCode, reason: impl Into<String>) -> HeadError {
+        HeadError { status, reason: reason.into() }
+    }
+
+    fn bad(reason: impl Into<String>) -> HeadError {
+        HeadError::new(StatusCode::BAD_REQUEST, reason)
+    }
+}
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status, self.reason)
+    }
+}
+
+impl std::error::Error for HeadError {}
+
+/// Parses a request head from the start of `buf`. Returns the head and its length in bytes,
+/// or `None` if more bytes are needed.
+///
+/// # Errors
+/// [`HeadError`] with the status to answer.
+pub fn parse_request_head(
+    buf: &[u8],
+    limits: &HeadLimits,
+) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut slots);
+    let status = match req.parse(buf) {
+        Ok(s) => s,
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HeadError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("more than {} header fields", limits.max_headers),
+            ))
+        }
+        Err(httparse::Error::Version) => {
+            return Err(HeadError::new(
+                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                "only HTTP/1.0 and HTTP/1.1 are served",
+            ))
+        }
+        Err(e) => return Err(HeadError::bad(format!("malformed request head: {e}"))),
+    };
+    let head_len = match status {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => {
+            check_partial(buf, limits)?;
+            return Ok(None);
+        }
+    };
+    if head_len > limits.max_head {
+        return Err(too_large(limits));
+    }
+    let path = req.path.unwrap_or("");
+    if path.len() > limits.max_uri {
+        return Err(uri_too_long(limits));
+    }
+    let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
+        .map_err(|_| HeadError::bad("invalid method"))?;
+    let uri: Uri = path.parse().map_err(|_| HeadError::bad("invalid request target"))?;
+    let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name =
+            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::bad("invalid header name"))?;
+        let value = HeaderValue::from_bytes(h.value)
+            .map_err(|_| HeadError::bad(format!("invalid value for {name}")))?;
+        headers.append(name, value);
+    }
+
+    let framing = framing(&headers, version)?;
+    if version == Version::HTTP_11 {
+        check_host(&headers)?;
+    }
+    let keep_alive = match version {
+        Version::HTTP_10 => {
+            has_token(&headers, &CONNECTION, "keep-alive") && !has_token(&headers, &CONNECTION, "close")
+        }
+        _ => !has_token(&headers, &CONNECTION, "close"),
+    };
+    let expect_continue = version == Version::HTTP_11
+        && headers.get(EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    Ok(Some((RequestHead { method, uri, version, headers, framing, keep_alive, expect_continue }, head_len)))
+}
+
+/// Limits that can be judged before the head is complete.
+fn check_partial(buf: &[u8], limits: &HeadLimits) -> Result<(), HeadError> {
+    match buf.iter().position(|&b| b == b'\n') {
+        // The request line is not even finished: if its target is already too long, say 414.
+        None if buf.len() > limits.max_uri + 32 => Err(uri_too_long(limits)),
+        _ if buf.len() > limits.max_head => Err(too_large(limits)),
+        _ => Ok(()),
+    }
+}
+
+fn uri_too_long(limits: &HeadLimits) -> HeadError {
+    HeadError::new(StatusCode::URI_TOO_LONG, format!("request target over {} bytes", limits.max_uri))
+}
+
+fn too_large(limits: &HeadLimits) -> HeadError {
+    HeadError::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        format!("header section over {} bytes", limits.max_head),
+    )
+}
+
+/// RFC 9112 §6: decides the body framing, or refuses the request.
+fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> {
+    let te: Vec<&HeaderValue> = headers.get_all(TRANSFER_ENCODING).iter().collect();
+    let has_cl = headers.contains_key(CONTENT_LENGTH);
+    if !te.is_empty() {
+        if has_cl {
+            return Err(HeadError::bad("both Content-Length and Transfer-Encoding"));
+        }
+        if version == Version::HTTP_10 {
+            return Err(HeadError::bad("Transfer-Encoding on HTTP/1.0"));
+        }
+        if te.len() > 1 {
+            return Err(HeadError::bad("repeated Transfer-Encoding"));
+        }
+        let value = te[0].to_str().map_err(|_| HeadError::bad("invalid Transfer-Encoding"))?;
+        let codings: Vec<String> = value.split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
+        if codings.iter().any(String::is_empty) {
+            return Err(HeadError::bad("empty transfer coding"));
+        }
+        if codings.last().map(String::as_str) != Some("chunked") {
+            return Err(HeadError::bad("Transfer-Encoding must end in chunked"));
+        }
+        if codings.len() > 1 {
+            return if codings[..codings.len() - 1].iter().any(|c| c == "chunked") {
+                Err(HeadError::bad("chunked applied twice"))
+            } else {
+                Err(HeadError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    format!("transfer coding {} not supported", codings[0]),
+                ))
+            };
+        }
+        return Ok(Framing::Chunked);
+    }
+    let mut length: Option<u64> = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let n = parse_content_length(trim_ows(part))
+                .ok_or_else(|| HeadError::bad("invalid Content-Length"))?;
+            match length {
+                Some(prev) if prev != n => return Err(HeadError::bad("differing Content-Length values")),
+                _ => length = Some(n),
+            }
+        }
+    }
+    Ok(Framing::Length(length.unwrap_or(0)))
+}
+
+/// `1*DIGIT`, checked: no sign, no hex, no spaces, no overflow.
+fn parse_content_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// HTTP/1.1 needs exactly one Host, and it must be a valid authority without userinfo.
+fn check_host(headers: &HeaderMap) -> Result<(), HeadError> {
+    let mut hosts = headers.get_all(HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return Err(HeadError::bad(if headers.contains_key(HOST) {
+            "repeated Host"
+        } else {
+            "missing Host"
+        }));
+    };
+    let host = host.to_str().map_err(|_| HeadError::bad("malformed Host"))?;
+    // An empty Host is allowed (RFC 9112 §3.2, for targets without an authority).
+    if !host.is_empty() && (host.contains('@') || host.parse::<http::uri::Authority>().is_err()) {
+        return Err(HeadError::bad("malformed Host"));
+    }
+    Ok(())
+}
+
+/// True if a comma-separated header contains `token` (case-insensitive).
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> Result<Option<(RequestHead, usize)>, HeadError> {
+        parse_request_head(raw.as_bytes(), &HeadLimits::default())
+    }
+
+    fn status(raw: &str) -> StatusCode {
+        parse(raw).expect_err(raw).status
+    }
+
+    #[test]
+    fn parses_a_request_and_its_framing() {
+        let raw = "POST /books?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nContent-Length: 5\r\n\r\nhello";
+        let (head, len) = parse(raw).unwrap().unwrap();
+        assert_eq!(head.method, Method::POST);
+        assert_eq!(head.uri.path(), "/books");
+        assert_eq!(head.uri.query(), Some("x=1"));
+        assert_eq!(head.framing, Framing::Length(5));
+        assert!(head.keep_alive);
+        assert_eq!(&raw[len..], "hello");
+
+        let (head, _) =
+            parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.framing, Framing::Chunked);
+        let (head, _) = parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n").unwrap().unwrap();
+        assert!(!head.keep_alive);
+        let (head, _) = parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!head.keep_alive, "HTTP/1.0 closes by default");
+        assert_eq!(head.framing, Framing::Length(0));
+        let (head, _) = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap();
+        assert!(head.keep_alive);
+        let (head, _) =
+            parse("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert!(head.expect_continue);
+        let (head, _) =
+            parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 7, 7\r\nContent-Length: 7\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(head.framing, Framing::Length(7), "equal repeated values are one length");
+    }
+
+    #[test]
+    fn incomplete_heads_ask_for_more() {
+        assert!(parse("GET / HTTP/1.1\r\nHost: a\r\n").unwrap().is_none());
+        assert!(parse("GE").unwrap().is_none());
+    }
+
+    #[test]
+    fn smuggling_shapes_are_refused() {
+        let bad = StatusCode::BAD_REQUEST;
+        for raw in [
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+        ] {
+            assert_eq!(status(raw), bad, "{raw:?}");
+        }
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            StatusCode::NOT_IMPLEMENTED
+        );
+        assert_eq!(status("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), StatusCode::HTTP_VERSION_NOT_SUPPORTED);
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n"), StatusCode::BAD_REQUEST);
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n"), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn limits_have_their_status_codes() {
+        let limits = HeadLimits { max_uri: 100, max_head: 1000, max_headers: 5 };
+        let long_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(200));
+        assert_eq!(
+            parse_request_head(long_uri.as_bytes(), &limits).unwrap_err().status,
+            StatusCode::URI_TOO_LONG
+        );
+        let unfinished_line = format!("GET /{}", "a".repeat(200));
+        assert_eq!(
+            parse_request_head(unfinished_line.as_bytes(), &limits).unwrap_err().status,
+            StatusCode::URI_TOO_LONG
+        );
+        let many = format!("GET / HTTP/1.1\r\nHost: a\r\n{}\r\n", "X-A: 1\r\n".repeat(6));
+        assert_eq!(
+            parse_request_head(many.as_bytes(), &limits).unwrap_err().status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+        let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n", "b".repeat(2000));
+        assert_eq!(
+            parse_request_head(big.as_bytes(), &limits).unwrap_err().status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "judged before the head is complete"
+        );
+    }
+}
