@@ -14,7 +14,7 @@
 use super::history::History;
 use super::protocol::Message;
 use kiln_runtime::sync::{mpsc, Notify};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -100,8 +100,9 @@ struct Client {
 #[derive(Default)]
 struct State {
     clients: HashMap<u64, Client>,
-    /// Room → members. Ordered, so `/who` lists are stable.
-    rooms: BTreeMap<String, BTreeSet<u64>>,
+    /// Room → its members' outboxes, side by side: fan-out walks this `Vec` and touches
+    /// nothing else (no per-member map lookup; measured in the chat fan-out benchmark).
+    rooms: BTreeMap<String, Vec<(u64, Outbox)>>,
 }
 
 impl State {
@@ -110,10 +111,8 @@ impl State {
     }
 
     fn fan_out(&self, room: &str, line: &Line, max_missed: u64) {
-        for id in self.rooms.get(room).into_iter().flatten() {
-            if let Some(c) = self.clients.get(id) {
-                c.outbox.deliver(line, max_missed);
-            }
+        for (_, outbox) in self.rooms.get(room).into_iter().flatten() {
+            outbox.deliver(line, max_missed);
         }
     }
 }
@@ -172,13 +171,13 @@ impl Hub {
     pub(crate) fn join(&self, id: u64, room: &str) {
         let mut s = self.lock();
         let Some(c) = s.clients.get_mut(&id) else { return };
-        let nick = c.nick.clone();
+        let (nick, outbox) = (c.nick.clone(), c.outbox.clone());
         let old = c.room.replace(room.to_owned());
         if let Some(old) = old {
             leave_room(&mut s, id, &old, &nick, self.max_missed);
         }
         let line: Line = format!("* {nick} joined #{room}").into();
-        s.rooms.entry(room.to_owned()).or_default().insert(id);
+        s.rooms.entry(room.to_owned()).or_default().push((id, outbox));
         s.fan_out(room, &line, self.max_missed);
     }
 
@@ -201,7 +200,7 @@ impl Hub {
             .get(room)
             .into_iter()
             .flatten()
-            .filter_map(|id| s.clients.get(id))
+            .filter_map(|(id, _)| s.clients.get(id))
             .map(|c| c.nick.clone())
             .collect();
         nicks.sort_by_key(|n| n.to_ascii_lowercase());
@@ -226,7 +225,9 @@ impl Hub {
 
 fn leave_room(s: &mut State, id: u64, room: &str, nick: &str, max_missed: u64) {
     if let Some(members) = s.rooms.get_mut(room) {
-        members.remove(&id);
+        if let Some(at) = members.iter().position(|(member, _)| *member == id) {
+            members.swap_remove(at);
+        }
         if members.is_empty() {
             s.rooms.remove(room);
             return;
