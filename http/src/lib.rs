@@ -5,6 +5,8 @@
 //! - `h1/head.rs` — parsing a request head and deciding its body framing per RFC 9112,
 //!   refusing every request-smuggling shape with the right status.
 //! - `h1/chunked.rs` — an incremental, strict decoder for the chunked transfer coding.
+//! - `h1/encode.rs` — response heads: framing headers owned by the connection, no body for
+//!   1xx/204/304/HEAD, `Date`, `Server`, `Connection`.
 //! - `date.rs` — the shared, once-a-second `Date` header.
 
 #![forbid(unsafe_code)]

@@ -1,7 +1,9 @@
-//! HTTP/1.x wire format: request heads and body framing.
+//! HTTP/1.x wire format: request heads, body framing, response heads.
 
 pub mod chunked;
+pub mod encode;
 pub mod head;
 
 pub use chunked::{ChunkedDecoder, ChunkedError};
+pub use encode::{status_has_no_body, write_response_head, BodyFraming};
 pub use head::{parse_request_head, Framing, HeadError, HeadLimits, RequestHead};
