@@ -112,7 +112,13 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn head(status: StatusCode, framing: BodyFraming, is_head: bool, close: bool, version: Version) -> String {
+    fn head(
+        status: StatusCode,
+        framing: BodyFraming,
+        is_head: bool,
+        close: bool,
+        version: Version,
+    ) -> String {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("text/plain"));
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999")); // a handler's wrong guess

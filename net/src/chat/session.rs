@@ -250,13 +250,21 @@ impl Session {
         }
     }
 
-    async fn register(&mut self, name: String, password: String) -> Flow {
+    /// Whether `/register` and `/login` make sense now; says why not if they do not.
+    async fn may_log_in(&self) -> bool {
         if !self.shared.config.require_auth {
             self.reply("! accounts are off on this server; use /nick <name>").await;
-            return Flow::Continue;
+            return false;
         }
         if self.user.is_some() {
             self.reply("! you are already logged in").await;
+            return false;
+        }
+        true
+    }
+
+    async fn register(&mut self, name: String, password: String) -> Flow {
+        if !self.may_log_in().await {
             return Flow::Continue;
         }
         if let Err(e) = protocol::check_nick(&name).and_then(|()| protocol::check_password(&password)) {
@@ -286,12 +294,7 @@ impl Session {
     }
 
     async fn login(&mut self, name: String, password: String) -> Flow {
-        if !self.shared.config.require_auth {
-            self.reply("! accounts are off on this server; use /nick <name>").await;
-            return Flow::Continue;
-        }
-        if self.user.is_some() {
-            self.reply("! you are already logged in").await;
+        if !self.may_log_in().await {
             return Flow::Continue;
         }
         let account = match self.shared.store.user(&name).await {
