@@ -7,6 +7,8 @@
 //! - `h1/chunked.rs` — an incremental, strict decoder for the chunked transfer coding.
 //! - `h1/encode.rs` — response heads: framing headers owned by the connection, no body for
 //!   1xx/204/304/HEAD, `Date`, `Server`, `Connection`.
+//! - `h1/read.rs` — whole requests off a connection: pipelined heads, sized and chunked
+//!   bodies, the body limit (413) and the header and body timeouts (408).
 //! - `date.rs` — the shared, once-a-second `Date` header.
 
 #![forbid(unsafe_code)]

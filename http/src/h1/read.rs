@@ -1,0 +1,203 @@
+//! Reading whole requests off a connection: head, then body, with every limit enforced.
+//!
+//! [`RequestReader`] owns the connection's read buffer. Each call to
+//! [`RequestReader::next_request`] returns the next complete request — several may have
+//! arrived in one read (pipelining), and the bytes after one request stay buffered for the
+//! next. The body is read according to the framing the head parser decided
+//! (`Content-Length` or chunked), never beyond it, and never more than `max_body` bytes
+//! (413). A head that does not arrive within `header_timeout` is a 408 (the slowloris
+//! defence); a body that stalls for `body_timeout` between reads is a 408 too.
+//!
+//! This is the part of the server loop that decides where one request ends and the next
+//! begins; the connection loop (responses, keep-alive, shutdown) sits on top of it.
+
+use super::chunked::ChunkedDecoder;
+use super::head::{parse_request_head, Framing, HeadError, HeadLimits, RequestHead};
+use http::StatusCode;
+use kiln_net::io::{AsyncRead, AsyncReadExt};
+use std::time::Duration;
+
+/// Default largest request body: 2 MiB.
+pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
+/// Default time for a whole request head to arrive.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest pause while a body is arriving.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Limits for [`RequestReader`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// Request-head limits (414, 431).
+    pub head: HeadLimits,
+    /// Largest body, in bytes (413).
+    pub max_body: usize,
+    /// Time allowed for a request head to arrive once its first byte has (408).
+    pub header_timeout: Duration,
+    /// Longest pause between body reads (408).
+    pub body_timeout: Duration,
+}
+
+impl Default for ReadLimits {
+    fn default() -> ReadLimits {
+        ReadLimits {
+            head: HeadLimits::default(),
+            max_body: DEFAULT_MAX_BODY,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+        }
+    }
+}
+
+/// A request with its whole body.
+#[derive(Debug)]
+pub struct FullRequest {
+    /// The head.
+    pub head: RequestHead,
+    /// The body (empty when there is none).
+    pub body: Vec<u8>,
+}
+
+/// Reads requests from `io`; see the module docs.
+#[derive(Debug)]
+pub struct RequestReader<R> {
+    io: R,
+    buf: Vec<u8>,
+    limits: ReadLimits,
+}
+
+impl<R: AsyncRead + Unpin> RequestReader<R> {
+    /// A reader over `io` with `limits`.
+    pub fn new(io: R, limits: ReadLimits) -> RequestReader<R> {
+        RequestReader { io, buf: Vec::with_capacity(READ_CHUNK), limits }
+    }
+
+    /// True if bytes of a next request are already buffered (a pipelined request).
+    pub fn has_buffered(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// The next request, or `None` if the client closed the connection cleanly between
+    /// requests.
+    ///
+    /// # Errors
+    /// [`HeadError`] with the status to answer (400, 408, 413, 414, 431, 501, 505); after any
+    /// of them the connection must be closed. An IO error is reported as a 400 with the
+    /// error's text (the connection is unusable anyway).
+    pub async fn next_request(&mut self) -> Result<Option<FullRequest>, HeadError> {
+        let head = match self.read_head().await? {
+            Some(h) => h,
+            None => return Ok(None),
+        };
+        let body = match head.framing {
+            Framing::Length(0) => Vec::new(),
+            Framing::Length(n) => self.read_sized(n).await?,
+            Framing::Chunked => self.read_chunked().await?,
+        };
+        Ok(Some(FullRequest { head, body }))
+    }
+
+    async fn read_head(&mut self) -> Result<Option<RequestHead>, HeadError> {
+        let mut deadline = None;
+        loop {
+            if !self.buf.is_empty() {
+                if let Some((head, len)) = parse_request_head(&self.buf, &self.limits.head)? {
+                    self.buf.drain(..len);
+                    return Ok(Some(head));
+                }
+                // The head has started: from now on it must finish within the timeout.
+                deadline
+                    .get_or_insert_with(|| kiln_runtime::time::Instant::now() + self.limits.header_timeout);
+            }
+            let read = match deadline {
+                Some(at) => kiln_runtime::time::timeout_at(at, self.fill()).await.map_err(|_| timeout())?,
+                None => self.fill().await,
+            };
+            if read? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(HeadError {
+                        status: StatusCode::BAD_REQUEST,
+                        reason: "connection closed inside a request head".into(),
+                    })
+                };
+            }
+        }
+    }
+
+    /// Reads more bytes into the buffer; returns how many (0 at end of stream).
+    async fn fill(&mut self) -> Result<usize, HeadError> {
+        let start = self.buf.len();
+        self.buf.resize(start + READ_CHUNK, 0);
+        let read = self.io.read(&mut self.buf[start..]).await;
+        let n = *read.as_ref().unwrap_or(&0);
+        self.buf.truncate(start + n);
+        read.map_err(|e| HeadError { status: StatusCode::BAD_REQUEST, reason: format!("read failed: {e}") })
+    }
+
+    async fn fill_body(&mut self) -> Result<(), HeadError> {
+        let n = kiln_runtime::time::timeout(self.limits.body_timeout, self.fill())
+            .await
+            .map_err(|_| timeout())??;
+        if n == 0 {
+            return Err(HeadError {
+                status: StatusCode::BAD_REQUEST,
+                reason: "connection closed inside a request body".into(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn read_sized(&mut self, n: u64) -> Result<Vec<u8>, HeadError> {
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= self.limits.max_body)
+            .ok_or_else(|| too_large(&self.limits))?;
+        while self.buf.len() < n {
+            self.fill_body().await?;
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
+    async fn read_chunked(&mut self) -> Result<Vec<u8>, HeadError> {
+        let mut decoder = ChunkedDecoder::new();
+        let mut body = Vec::new();
+        loop {
+            let mut used = 0;
+            while used < self.buf.len() && !decoder.is_done() {
+                let step = decoder
+                    .decode(&self.buf[used..])
+                    .map_err(|e| HeadError { status: StatusCode::BAD_REQUEST, reason: e.to_string() })?;
+                if let Some(data) = step.data {
+                    if body.len() + data.len() > self.limits.max_body {
+                        return Err(too_large(&self.limits));
+                    }
+                    body.extend_from_slice(data);
+                }
+                used += step.consumed;
+                if step.consumed == 0 {
+                    break;
+                }
+            }
+            self.buf.drain(..used);
+            if decoder.is_done() {
+                return Ok(body);
+            }
+            self.fill_body().await?;
+        }
+    }
+}
+
+fn timeout() -> HeadError {
+    HeadError { status: StatusCode::REQUEST_TIMEOUT, reason: "the request did not arrive in time".into() }
+}
+
+fn too_large(limits: &ReadLimits) -> HeadError {
+    HeadError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        reason: format!("body over {} bytes", limits.max_body),
+    }
+}
