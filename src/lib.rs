@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | runtime | `kiln-runtime` | executor, reactor, timers, tasks, signals |
 //! | net | `kiln-net` | TCP/UDP/Unix sockets, async IO traits, framing, echo and chat servers |
-//! | http | `kiln-http` | HTTP/1.1 server and client (in progress) |
+//! | http | `kiln-http` | HTTP/1.1 parsing and server (router and client in progress) |
 //! | app | `kiln-app` | the service (in progress) |
 //!
 //! ```
@@ -25,6 +25,9 @@ pub use kiln_runtime::{join, main, pin, runtime, select, signal, spawn, sync, ta
 pub use kiln_runtime::io as reactor;
 
 pub use kiln_net::{chat, echo, frame, io, net, shutdown};
+
+/// HTTP/1.1 (in progress): [`http::Server`], [`http::Handler`], the wire format in [`http::h1`].
+pub use kiln_http as http;
 
 #[doc(hidden)]
 pub use kiln_runtime::__private;

@@ -1,5 +1,5 @@
-//! Kiln's HTTP/1.1 layer (in progress: see issue 5). What exists so far is the strict
-//! protocol core the server will be built on:
+//! Kiln's HTTP/1.1 layer (in progress: see issue 5): a strict protocol core and a server on
+//! it; the router, extractors, middleware and client come next.
 //!
 //! # Layout
 //! - `h1/head.rs` — parsing a request head and deciding its body framing per RFC 9112,
@@ -9,9 +9,20 @@
 //!   1xx/204/304/HEAD, `Date`, `Server`, `Connection`.
 //! - `h1/read.rs` — whole requests off a connection: pipelined heads, sized and chunked
 //!   bodies, the body limit (413) and the header and body timeouts (408).
+//! - `server/` — [`Server`]: accept loop, per-connection loop with pipelining and keep-alive,
+//!   graceful shutdown; [`Handler`], what it calls.
+//! - `body.rs` — [`Body`].
 //! - `date.rs` — the shared, once-a-second `Date` header.
 
 #![forbid(unsafe_code)]
 
+mod body;
 pub mod date;
 pub mod h1;
+pub mod server;
+
+pub use body::Body;
+pub use server::{Handler, Server, ServerConfig};
+
+/// The `http` crate's types, re-exported: `Request`, `Response`, `StatusCode`, `Method`…
+pub use http;

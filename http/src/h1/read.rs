@@ -14,7 +14,8 @@
 use super::chunked::ChunkedDecoder;
 use super::head::{parse_request_head, Framing, HeadError, HeadLimits, RequestHead};
 use http::StatusCode;
-use kiln_net::io::{AsyncRead, AsyncReadExt};
+use kiln_net::io::{AsyncRead, ReadBuf};
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Default largest request body: 2 MiB.
@@ -87,19 +88,31 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// of them the connection must be closed. An IO error is reported as a 400 with the
     /// error's text (the connection is unusable anyway).
     pub async fn next_request(&mut self) -> Result<Option<FullRequest>, HeadError> {
-        let head = match self.read_head().await? {
-            Some(h) => h,
-            None => return Ok(None),
-        };
-        let body = match head.framing {
-            Framing::Length(0) => Vec::new(),
-            Framing::Length(n) => self.read_sized(n).await?,
-            Framing::Chunked => self.read_chunked().await?,
-        };
+        let Some(head) = self.next_head().await? else { return Ok(None) };
+        let body = self.read_body(head.framing).await?;
         Ok(Some(FullRequest { head, body }))
     }
 
-    async fn read_head(&mut self) -> Result<Option<RequestHead>, HeadError> {
+    /// The body of the request whose head [`RequestReader::next_head`] just returned.
+    /// Separate from the head so the server can answer `Expect: 100-continue` in between.
+    ///
+    /// # Errors
+    /// As [`RequestReader::next_request`].
+    pub async fn read_body(&mut self, framing: Framing) -> Result<Vec<u8>, HeadError> {
+        match framing {
+            Framing::Length(0) => Ok(Vec::new()),
+            Framing::Length(n) => self.read_sized(n).await,
+            Framing::Chunked => self.read_chunked().await,
+        }
+    }
+
+    /// The next request head (its body is left unread), or `None` on a clean close.
+    /// Cancel-safe while no byte of a new request has arrived, which is how a server closes
+    /// idle keep-alive connections at shutdown.
+    ///
+    /// # Errors
+    /// As [`RequestReader::next_request`].
+    pub async fn next_head(&mut self) -> Result<Option<RequestHead>, HeadError> {
         let mut deadline = None;
         loop {
             if !self.buf.is_empty() {
@@ -129,13 +142,24 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     }
 
     /// Reads more bytes into the buffer; returns how many (0 at end of stream).
+    /// Cancel-safe: the buffer is grown and trimmed back within one poll, so a dropped
+    /// `fill` leaves it exactly as it found it.
     async fn fill(&mut self) -> Result<usize, HeadError> {
-        let start = self.buf.len();
-        self.buf.resize(start + READ_CHUNK, 0);
-        let read = self.io.read(&mut self.buf[start..]).await;
-        let n = *read.as_ref().unwrap_or(&0);
-        self.buf.truncate(start + n);
-        read.map_err(|e| HeadError { status: StatusCode::BAD_REQUEST, reason: format!("read failed: {e}") })
+        std::future::poll_fn(|cx| {
+            let start = self.buf.len();
+            self.buf.resize(start + READ_CHUNK, 0);
+            let mut rb = ReadBuf::new(&mut self.buf[start..]);
+            let polled = Pin::new(&mut self.io).poll_read(cx, &mut rb);
+            let n = rb.filled().len();
+            self.buf.truncate(start + n);
+            polled.map(|r| {
+                r.map(|()| n).map_err(|e| HeadError {
+                    status: StatusCode::BAD_REQUEST,
+                    reason: format!("read failed: {e}"),
+                })
+            })
+        })
+        .await
     }
 
     async fn fill_body(&mut self) -> Result<(), HeadError> {

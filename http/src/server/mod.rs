@@ -1,0 +1,120 @@
+//! The HTTP/1.1 server: accept connections, serve each on its own task, shut down gracefully.
+//!
+//! Connection model: one accept loop feeding the work-stealing scheduler (each connection is
+//! a task any worker may run). The alternative — one acceptor per worker with `SO_REUSEPORT`
+//! — is to be measured against it before the choice is final (see ARCHITECTURE.md).
+
+mod conn;
+mod handler;
+
+pub use conn::{PeerAddr, WRITE_HIGH_WATER};
+pub use handler::Handler;
+
+use crate::h1::ReadLimits;
+use kiln_net::net::TcpListener;
+use kiln_net::shutdown::Shutdown;
+use kiln_runtime::task::JoinSet;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Default time an idle keep-alive connection is kept open.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
+/// Default time in-flight requests get to finish after shutdown begins.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Server settings; every limit has a named default.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerConfig {
+    /// Request limits and read timeouts (414, 431, 413, 408).
+    pub read_limits: ReadLimits,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: Duration,
+    /// After shutdown begins, how long in-flight requests may take.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            read_limits: ReadLimits::default(),
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// What a server did, returned when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServeSummary {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Connections still busy when the grace period ended, and so closed by force.
+    pub forced: usize,
+}
+
+/// A bound HTTP server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Binds to `addr` with the default configuration.
+    ///
+    /// # Errors
+    /// If the address cannot be bound.
+    pub async fn bind(addr: impl kiln_net::net::ToSocketAddrs) -> io::Result<Server> {
+        Ok(Server { listener: TcpListener::bind(addr).await?, config: ServerConfig::default() })
+    }
+
+    /// Replaces the configuration.
+    pub fn config(mut self, config: ServerConfig) -> Server {
+        self.config = config;
+        self
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// As `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves `handler` until `shutdown` completes; then stops accepting, closes idle
+    /// connections at once, lets requests in progress finish (their responses carry
+    /// `Connection: close`) for up to `shutdown_grace`, and aborts what remains.
+    pub async fn serve<H: Handler>(self, handler: H, shutdown: impl Future<Output = ()>) -> ServeSummary {
+        let Server { listener, config } = self;
+        let mut signal = Shutdown::new();
+        let mut conns = JoinSet::new();
+        let mut summary = ServeSummary::default();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            kiln_runtime::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        summary.connections += 1;
+                        conns.spawn(conn::serve(stream, peer, handler.clone(), config, signal.listener()));
+                    }
+                    // One failed accept (e.g. out of file descriptors) concerns that attempt;
+                    // pause briefly so a persistent failure does not spin.
+                    Err(_) => kiln_runtime::time::sleep(Duration::from_millis(50)).await,
+                },
+            }
+        }
+        drop(listener);
+        if !signal.wait(config.shutdown_grace).await {
+            summary.forced = conns.len();
+            conns.abort_all();
+        }
+        while conns.join_next().await.is_some() {}
+        summary
+    }
+}

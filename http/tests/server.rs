@@ -1,0 +1,251 @@
+//! The server over real loopback sockets, driven with raw bytes: keep-alive, pipelining,
+//! HTTP/1.0, HEAD, 100-continue, half-close, refused framing, the slowloris timeout, and
+//! graceful shutdown with a request in flight.
+
+use kiln_http::h1::ReadLimits;
+use kiln_http::http::{Method, Request, Response, StatusCode};
+use kiln_http::{Body, Server, ServerConfig};
+use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
+use kiln_net::net::TcpStream;
+use kiln_runtime::sync::oneshot;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn runtimes() -> Vec<kiln_runtime::runtime::Runtime> {
+    vec![
+        kiln_runtime::runtime::Builder::new_current_thread().build().unwrap(),
+        kiln_runtime::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap(),
+    ]
+}
+
+/// Echoes the body for POST, says hello otherwise, sleeps on /slow.
+async fn app(req: Request<Body>) -> Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/echo") => Response::new(req.into_body()),
+        (_, "/slow") => {
+            kiln_runtime::time::sleep(Duration::from_millis(300)).await;
+            Response::new(Body::from("slow done"))
+        }
+        (_, "/empty") => {
+            Response::builder().status(StatusCode::NO_CONTENT).body(Body::from("ignored")).unwrap()
+        }
+        (_, path) => Response::new(Body::from(format!("hello {path}"))),
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: kiln_runtime::task::JoinHandle<kiln_http::server::ServeSummary>,
+}
+
+async fn start(config: ServerConfig) -> Running {
+    let server = Server::bind("127.0.0.1:0").await.unwrap().config(config);
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = kiln_runtime::spawn(server.serve(app, async move {
+        let _ = stopped.await;
+    }));
+    Running { addr, stop, task }
+}
+
+/// Sends `raw`, then reads until the server closes (bounded by 10 s).
+async fn exchange_until_close(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw).await.unwrap();
+    let mut out = Vec::new();
+    kiln_runtime::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("server closed in time")
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Reads one response with a Content-Length body off `s`.
+async fn read_response(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut byte).await.unwrap(),
+            1,
+            "closed mid-head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).await.unwrap();
+    head + &String::from_utf8(body).unwrap()
+}
+
+#[test]
+fn keep_alive_pipelining_and_closing_rules() {
+    for rt in runtimes() {
+        rt.block_on(async {
+            let server = start(ServerConfig::default()).await;
+            // Three pipelined requests in one write: answered in order on one connection.
+            let mut s = TcpStream::connect(server.addr).await.unwrap();
+            s.write_all(
+                b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n\
+                  POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody\
+                  GET /three HTTP/1.1\r\nHost: x\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            let one = read_response(&mut s).await;
+            assert!(one.starts_with("HTTP/1.1 200 OK\r\n") && one.ends_with("hello /one"), "{one}");
+            assert!(
+                one.contains("\r\ndate: ")
+                    && one.contains("\r\nserver: kiln\r\n")
+                    && one.contains("content-length: 10")
+            );
+            assert!(read_response(&mut s).await.ends_with("\r\n\r\nbody"));
+            assert!(read_response(&mut s).await.ends_with("hello /three"));
+            // Still open: a fourth request on the same connection works.
+            s.write_all(b"GET /four HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            assert!(read_response(&mut s).await.ends_with("hello /four"));
+
+            let closed =
+                exchange_until_close(server.addr, b"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .await;
+            assert!(closed.contains("connection: close") && closed.ends_with("hello /c"), "{closed}");
+            let http10 = exchange_until_close(server.addr, b"GET /old HTTP/1.0\r\n\r\n").await;
+            assert!(
+                http10.starts_with("HTTP/1.0 200 OK") && http10.ends_with("hello /old"),
+                "HTTP/1.0 closes: {http10}"
+            );
+
+            let mut ka = TcpStream::connect(server.addr).await.unwrap();
+            ka.write_all(b"GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").await.unwrap();
+            let r = read_response(&mut ka).await;
+            assert!(r.contains("connection: keep-alive"), "{r}");
+            ka.write_all(b"GET /k2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").await.unwrap();
+            assert!(read_response(&mut ka).await.ends_with("hello /k2"));
+
+            server.stop.send(()).unwrap();
+            server.task.await.unwrap();
+        });
+    }
+}
+
+#[test]
+fn head_no_content_continue_and_half_close() {
+    for rt in runtimes() {
+        rt.block_on(async {
+            let server = start(ServerConfig::default()).await;
+            let head = exchange_until_close(
+                server.addr,
+                b"HEAD /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+            .await;
+            assert!(head.contains("content-length: 8\r\n"), "HEAD reports GET's length: {head}");
+            assert!(head.ends_with("\r\n\r\n"), "and sends no body: {head:?}");
+            let empty = exchange_until_close(
+                server.addr,
+                b"GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+            .await;
+            assert!(
+                empty.starts_with("HTTP/1.1 204")
+                    && empty.ends_with("\r\n\r\n")
+                    && !empty.contains("content-length"),
+                "{empty}"
+            );
+
+            // Expect: 100-continue — the body is sent only after the 100.
+            let mut s = TcpStream::connect(server.addr).await.unwrap();
+            s.write_all(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            let mut interim = [0u8; 25];
+            s.read_exact(&mut interim).await.unwrap();
+            assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+            s.write_all(b"hello").await.unwrap();
+            assert!(read_response(&mut s).await.ends_with("hello"));
+
+            // Half-close: the client shuts its write side after the request; it still gets
+            // the answer, then the server closes.
+            let mut s = TcpStream::connect(server.addr).await.unwrap();
+            s.write_all(b"GET /half HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            s.shutdown().await.unwrap();
+            let mut all = String::new();
+            s.read_to_string(&mut all).await.unwrap();
+            assert!(all.ends_with("hello /half"), "{all}");
+            server.stop.send(()).unwrap();
+            server.task.await.unwrap();
+        });
+    }
+}
+
+#[test]
+fn refused_requests_get_their_status_a_json_body_and_a_close() {
+    for rt in runtimes() {
+        rt.block_on(async {
+            let config = ServerConfig {
+                read_limits: ReadLimits {
+                    max_body: 16,
+                    header_timeout: Duration::from_millis(200),
+                    ..ReadLimits::default()
+                },
+                ..ServerConfig::default()
+            };
+            let server = start(config).await;
+            for (raw, status) in [
+                (
+                    &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        [..],
+                    "400",
+                ),
+                (b"GET / HTTP/1.1\r\n\r\n", "400"),
+                (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501"),
+                (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n", "413"),
+                (b"GET / HTTP/1.1\r\nHost: x\r\nX-Slowloris: ", "408"),
+            ] {
+                let reply = exchange_until_close(server.addr, raw).await;
+                assert!(reply.starts_with(&format!("HTTP/1.1 {status} ")), "{reply}");
+                assert!(
+                    reply.contains("content-type: application/json") && reply.contains("connection: close"),
+                    "{reply}"
+                );
+                let body = &reply[reply.find("\r\n\r\n").unwrap() + 4..];
+                let json: serde_json::Value = serde_json::from_str(body).unwrap();
+                assert_eq!(json["error"]["status"].as_u64().unwrap().to_string(), status);
+            }
+            server.stop.send(()).unwrap();
+            server.task.await.unwrap();
+        });
+    }
+}
+
+#[test]
+fn shutdown_closes_idle_connections_and_finishes_requests_in_flight() {
+    for rt in runtimes() {
+        rt.block_on(async {
+            let server = start(ServerConfig::default()).await;
+            let mut idle = TcpStream::connect(server.addr).await.unwrap();
+            idle.write_all(b"GET /warm HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            read_response(&mut idle).await;
+            let mut busy = TcpStream::connect(server.addr).await.unwrap();
+            busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            kiln_runtime::time::sleep(Duration::from_millis(50)).await; // the handler is running
+            server.stop.send(()).unwrap();
+            let mut rest = Vec::new();
+            idle.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty(), "the idle connection is closed without a response");
+            let mut answer = String::new();
+            busy.read_to_string(&mut answer).await.unwrap();
+            assert!(answer.contains("connection: close") && answer.ends_with("slow done"), "{answer}");
+            let summary = server.task.await.unwrap();
+            assert_eq!(summary.forced, 0);
+            assert!(TcpStream::connect(server.addr).await.is_err(), "no longer accepting");
+        });
+    }
+}
