@@ -74,7 +74,7 @@ pub fn write_response_head(
         match framing {
             BodyFraming::Sized(n) => {
                 out.extend_from_slice(b"content-length: ");
-                out.extend_from_slice(n.to_string().as_bytes());
+                push_decimal(out, n);
                 out.extend_from_slice(b"\r\n");
             }
             BodyFraming::Chunked if version == Version::HTTP_11 && !is_head => {
@@ -89,6 +89,21 @@ pub fn write_response_head(
         out.extend_from_slice(b"connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal without allocating.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// Appends one chunk of a chunked body (`size CRLF data CRLF`); an empty `data` writes
@@ -152,6 +167,15 @@ mod tests {
         }
         let h = head(StatusCode::OK, BodyFraming::Sized(42), true, false, Version::HTTP_11);
         assert!(h.contains("content-length: 42"), "HEAD reports GET's length: {h}");
+    }
+
+    #[test]
+    fn decimal_lengths() {
+        for n in [0u64, 7, 10, 1234567890, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 
     #[test]

@@ -65,19 +65,35 @@ pub struct FullRequest {
 #[derive(Debug)]
 pub struct RequestReader<R> {
     io: R,
+    /// `buf[pos..]` is received and not yet consumed. Consuming only moves `pos`, so taking
+    /// one of several pipelined requests does not shift the others; the buffer is compacted
+    /// when more must be read.
     buf: Vec<u8>,
+    pos: usize,
     limits: ReadLimits,
 }
 
 impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// A reader over `io` with `limits`.
     pub fn new(io: R, limits: ReadLimits) -> RequestReader<R> {
-        RequestReader { io, buf: Vec::with_capacity(READ_CHUNK), limits }
+        RequestReader { io, buf: Vec::with_capacity(READ_CHUNK), pos: 0, limits }
     }
 
     /// True if bytes of a next request are already buffered (a pipelined request).
     pub fn has_buffered(&self) -> bool {
-        !self.buf.is_empty()
+        self.pos < self.buf.len()
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
     }
 
     /// The next request, or `None` if the client closed the connection cleanly between
@@ -115,9 +131,9 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     pub async fn next_head(&mut self) -> Result<Option<RequestHead>, HeadError> {
         let mut deadline = None;
         loop {
-            if !self.buf.is_empty() {
-                if let Some((head, len)) = parse_request_head(&self.buf, &self.limits.head)? {
-                    self.buf.drain(..len);
+            if self.has_buffered() {
+                if let Some((head, len)) = parse_request_head(self.pending(), &self.limits.head)? {
+                    self.consume(len);
                     return Ok(Some(head));
                 }
                 // The head has started: from now on it must finish within the timeout.
@@ -129,7 +145,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
                 None => self.fill().await,
             };
             if read? == 0 {
-                return if self.buf.is_empty() {
+                return if !self.has_buffered() {
                     Ok(None)
                 } else {
                     Err(HeadError {
@@ -145,6 +161,10 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// Cancel-safe: the buffer is grown and trimmed back within one poll, so a dropped
     /// `fill` leaves it exactly as it found it.
     async fn fill(&mut self) -> Result<usize, HeadError> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
         std::future::poll_fn(|cx| {
             let start = self.buf.len();
             self.buf.resize(start + READ_CHUNK, 0);
@@ -180,10 +200,12 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
             .ok()
             .filter(|&n| n <= self.limits.max_body)
             .ok_or_else(|| too_large(&self.limits))?;
-        while self.buf.len() < n {
+        while self.pending().len() < n {
             self.fill_body().await?;
         }
-        Ok(self.buf.drain(..n).collect())
+        let body = self.pending()[..n].to_vec();
+        self.consume(n);
+        Ok(body)
     }
 
     async fn read_chunked(&mut self) -> Result<Vec<u8>, HeadError> {
@@ -191,9 +213,9 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
         let mut body = Vec::new();
         loop {
             let mut used = 0;
-            while used < self.buf.len() && !decoder.is_done() {
+            while used < self.pending().len() && !decoder.is_done() {
                 let step = decoder
-                    .decode(&self.buf[used..])
+                    .decode(&self.buf[self.pos + used..])
                     .map_err(|e| HeadError { status: StatusCode::BAD_REQUEST, reason: e.to_string() })?;
                 if let Some(data) = step.data {
                     if body.len() + data.len() > self.limits.max_body {
@@ -206,7 +228,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
                     break;
                 }
             }
-            self.buf.drain(..used);
+            self.consume(used);
             if decoder.is_done() {
                 return Ok(body);
             }
