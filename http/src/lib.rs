@@ -11,6 +11,8 @@
 //!   bodies, the body limit (413) and the header and body timeouts (408).
 //! - `server/` — [`Server`]: accept loop, per-connection loop with pipelining and keep-alive,
 //!   graceful shutdown; [`Handler`], what it calls.
+//! - `router.rs` — [`Router`]: method and path routing with `{param}` and `{*wildcard}`,
+//!   most-specific match, 405 with `Allow`, JSON 404 or a fallback.
 //! - `body.rs` — [`Body`].
 //! - `date.rs` — the shared, once-a-second `Date` header.
 
@@ -19,9 +21,11 @@
 mod body;
 pub mod date;
 pub mod h1;
+pub mod router;
 pub mod server;
 
 pub use body::Body;
+pub use router::Router;
 pub use server::{Handler, Server, ServerConfig};
 
 /// The `http` crate's types, re-exported: `Request`, `Response`, `StatusCode`, `Method`…
