@@ -13,18 +13,21 @@
 //!   graceful shutdown; [`Handler`], what it calls.
 //! - `router.rs` — [`Router`]: method and path routing with `{param}` and `{*wildcard}`,
 //!   most-specific match, 405 with `Allow`, JSON 404 or a fallback.
+//! - `client.rs` — [`Client`]: requests over a keep-alive connection pool, with timeouts.
 //! - `body.rs` — [`Body`].
 //! - `date.rs` — the shared, once-a-second `Date` header.
 
 #![forbid(unsafe_code)]
 
 mod body;
+pub mod client;
 pub mod date;
 pub mod h1;
 pub mod router;
 pub mod server;
 
 pub use body::Body;
+pub use client::Client;
 pub use router::Router;
 pub use server::{Handler, Server, ServerConfig};
 
