@@ -174,20 +174,22 @@ impl Hub {
         let (nick, outbox) = (c.nick.clone(), c.outbox.clone());
         let old = c.room.replace(room.to_owned());
         if let Some(old) = old {
-            leave_room(&mut s, id, &old, &nick, self.max_missed);
+            leave_room(&mut s, id, &old, &nick, self.max_missed, true);
         }
         let line: Line = format!("* {nick} joined #{room}").into();
         s.rooms.entry(room.to_owned()).or_default().push((id, outbox));
         s.fan_out(room, &line, self.max_missed);
     }
 
-    /// Removes a client, telling its room. Its outbox is dropped here, so once the session
-    /// drops its own, the writer sees the queue close.
-    pub(crate) fn remove(&self, id: u64) {
+    /// Removes a client, telling its room unless `quietly` (at shutdown everyone leaves, and
+    /// a departure notice would only arrive after the shutdown notice). Its outbox is dropped
+    /// here, so once the session drops its own, the writer sees the queue close.
+    pub(crate) fn remove(&self, id: u64, quietly: bool) {
         let mut s = self.lock();
         if let Some(c) = s.clients.remove(&id) {
             if let Some(room) = c.room {
-                leave_room(&mut s, id, &room, &c.nick, self.max_missed);
+                let announce = !quietly;
+                leave_room(&mut s, id, &room, &c.nick, self.max_missed, announce);
             }
         }
     }
@@ -223,7 +225,7 @@ impl Hub {
     }
 }
 
-fn leave_room(s: &mut State, id: u64, room: &str, nick: &str, max_missed: u64) {
+fn leave_room(s: &mut State, id: u64, room: &str, nick: &str, max_missed: u64, announce: bool) {
     if let Some(members) = s.rooms.get_mut(room) {
         if let Some(at) = members.iter().position(|(member, _)| *member == id) {
             members.swap_remove(at);
@@ -233,6 +235,8 @@ fn leave_room(s: &mut State, id: u64, room: &str, nick: &str, max_missed: u64) {
             return;
         }
     }
-    let line: Line = format!("* {nick} left #{room}").into();
-    s.fan_out(room, &line, max_missed);
+    if announce {
+        let line: Line = format!("* {nick} left #{room}").into();
+        s.fan_out(room, &line, max_missed);
+    }
 }

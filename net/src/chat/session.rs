@@ -80,7 +80,7 @@ pub(crate) async fn run(stream: TcpStream, id: u64, shared: Arc<Shared>, mut shu
             break;
         }
     }
-    shared.hub.remove(id);
+    shared.hub.remove(id, shutdown.is_triggered());
     drop(session); // the last sender of the outbox: the writer drains it and stops
     let _ = timeout(config.write_timeout, writer).await;
 }
