@@ -7,8 +7,8 @@
 //! |---|---|---|
 //! | runtime | `kiln-runtime` | executor, reactor, timers, tasks, signals |
 //! | net | `kiln-net` | TCP/UDP/Unix sockets, async IO traits, framing, echo and chat servers |
-//! | http | `kiln-http` | HTTP/1.1 parsing and server (router and client in progress) |
-//! | app | `kiln-app` | the service (in progress) |
+//! | http | `kiln-http` | HTTP/1.1 parsing, server, router, client (extractors and middleware in progress) |
+//! | app | `kiln-app` | the service (planned) |
 //!
 //! ```
 //! #[kiln::main(flavor = "current_thread")]
@@ -26,7 +26,7 @@ pub use kiln_runtime::io as reactor;
 
 pub use kiln_net::{chat, echo, frame, io, net, shutdown};
 
-/// HTTP/1.1 (in progress): [`http::Server`], [`http::Handler`], the wire format in [`http::h1`].
+/// HTTP/1.1 (in progress): [`http::Server`], [`http::Router`], [`http::Client`], the wire format in [`http::h1`].
 pub use kiln_http as http;
 
 #[doc(hidden)]
