@@ -38,6 +38,16 @@ impl Body {
     }
 }
 
+impl Body {
+    /// The JSON body of every error Kiln answers by itself:
+    /// `{"error":{"status":404,"message":"…"}}`.
+    pub(crate) fn error_json(status: http::StatusCode, message: &str) -> Body {
+        Body::from(
+            serde_json::json!({ "error": { "status": status.as_u16(), "message": message } }).to_string(),
+        )
+    }
+}
+
 impl From<Vec<u8>> for Body {
     fn from(v: Vec<u8>) -> Body {
         Body(v)

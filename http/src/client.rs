@@ -10,10 +10,10 @@
 //!
 //! Plain `http://` only (TLS is out of scope for Kiln).
 
-use crate::h1::ChunkedDecoder;
+use crate::h1::chunked::{BodyError, ChunkedDecoder};
 use crate::Body;
-use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
 use kiln_net::net::TcpStream;
 use std::collections::HashMap;
@@ -239,14 +239,8 @@ async fn exchange(
                     continue;
                 }
                 let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-                let mut headers = HeaderMap::new();
-                for h in parsed.headers.iter() {
-                    let name = http::HeaderName::from_bytes(h.name.as_bytes())
-                        .map_err(|_| ClientError::InvalidResponse("bad header name".into()))?;
-                    let value = HeaderValue::from_bytes(h.value)
-                        .map_err(|_| ClientError::InvalidResponse("bad header value".into()))?;
-                    headers.append(name, value);
-                }
+                let headers =
+                    crate::h1::head::header_map(parsed.headers).map_err(ClientError::InvalidResponse)?;
                 break (status, version, headers, len);
             }
             httparse::Status::Partial => {
@@ -314,21 +308,10 @@ async fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Vec<u
     let mut decoder = ChunkedDecoder::new();
     let mut body = Vec::new();
     loop {
-        let mut used = 0;
-        while used < buf.len() && !decoder.is_done() {
-            let step =
-                decoder.decode(&buf[used..]).map_err(|e| ClientError::InvalidResponse(e.to_string()))?;
-            if let Some(data) = step.data {
-                if body.len() + data.len() > MAX_RESPONSE_BODY {
-                    return Err(ClientError::InvalidResponse("body over the limit".into()));
-                }
-                body.extend_from_slice(data);
-            }
-            used += step.consumed;
-            if step.consumed == 0 {
-                break;
-            }
-        }
+        let used = decoder.decode_into(buf, &mut body, MAX_RESPONSE_BODY).map_err(|e| match e {
+            BodyError::TooLarge => ClientError::InvalidResponse("body over the limit".into()),
+            BodyError::Malformed(e) => ClientError::InvalidResponse(e.to_string()),
+        })?;
         buf.drain(..used);
         if decoder.is_done() {
             return Ok(body);

@@ -275,8 +275,7 @@ impl Handler for Router {
 
 /// A JSON error response: `{"error":{"status":404,"message":"…"}}`.
 pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
-    let body = serde_json::json!({ "error": { "status": status.as_u16(), "message": message } }).to_string();
-    let mut r = Response::new(Body::from(body));
+    let mut r = Response::new(Body::error_json(status, message));
     *r.status_mut() = status;
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r

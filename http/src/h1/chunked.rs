@@ -210,6 +210,47 @@ impl ChunkedDecoder {
     }
 }
 
+/// Why [`ChunkedDecoder::decode_into`] stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// The framing is malformed.
+    Malformed(ChunkedError),
+    /// The body grew past the caller's limit.
+    TooLarge,
+}
+
+impl ChunkedDecoder {
+    /// Decodes as much of `input` as it can, appending body data to `out` but never past
+    /// `max_body` bytes in all; returns how much input it consumed. Call again with more
+    /// input until [`ChunkedDecoder::is_done`]. The loop the server's request reader and the
+    /// client's response reader share.
+    ///
+    /// # Errors
+    /// [`BodyError`].
+    pub fn decode_into(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        max_body: usize,
+    ) -> Result<usize, BodyError> {
+        let mut used = 0;
+        while used < input.len() && !self.is_done() {
+            let step = self.decode(&input[used..]).map_err(BodyError::Malformed)?;
+            if let Some(data) = step.data {
+                if out.len() + data.len() > max_body {
+                    return Err(BodyError::TooLarge);
+                }
+                out.extend_from_slice(data);
+            }
+            if step.consumed == 0 {
+                break;
+            }
+            used += step.consumed;
+        }
+        Ok(used)
+    }
+}
+
 fn hex(b: u8) -> Option<u64> {
     match b {
         b'0'..=b'9' => Some(u64::from(b - b'0')),

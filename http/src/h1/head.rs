@@ -155,14 +155,7 @@ pub fn parse_request_head(
     let uri: Uri = path.parse().map_err(|_| HeadError::bad("invalid request target"))?;
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
 
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let name =
-            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::bad("invalid header name"))?;
-        let value = HeaderValue::from_bytes(h.value)
-            .map_err(|_| HeadError::bad(format!("invalid value for {name}")))?;
-        headers.append(name, value);
-    }
+    let headers = header_map(req.headers).map_err(HeadError::bad)?;
 
     let framing = framing(&headers, version)?;
     if version == Version::HTTP_11 {
@@ -177,6 +170,18 @@ pub fn parse_request_head(
     let expect_continue = version == Version::HTTP_11
         && headers.get(EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     Ok(Some((RequestHead { method, uri, version, headers, framing, keep_alive, expect_continue }, head_len)))
+}
+
+/// `httparse`'s fields as a `HeaderMap`, validated (no CR, LF or NUL in a value). Shared by
+/// request parsing and the client's response parsing.
+pub(crate) fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for h in fields {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| "invalid header name".to_owned())?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| format!("invalid value for {name}"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
 }
 
 /// Limits that can be judged before the head is complete.

@@ -11,7 +11,7 @@
 //! This is the part of the server loop that decides where one request ends and the next
 //! begins; the connection loop (responses, keep-alive, shutdown) sits on top of it.
 
-use super::chunked::ChunkedDecoder;
+use super::chunked::{BodyError, ChunkedDecoder};
 use super::head::{parse_request_head, Framing, HeadError, HeadLimits, RequestHead};
 use http::StatusCode;
 use kiln_net::io::{AsyncRead, ReadBuf};
@@ -212,22 +212,13 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
         let mut decoder = ChunkedDecoder::new();
         let mut body = Vec::new();
         loop {
-            let mut used = 0;
-            while used < self.pending().len() && !decoder.is_done() {
-                let step = decoder
-                    .decode(&self.buf[self.pos + used..])
-                    .map_err(|e| HeadError { status: StatusCode::BAD_REQUEST, reason: e.to_string() })?;
-                if let Some(data) = step.data {
-                    if body.len() + data.len() > self.limits.max_body {
-                        return Err(too_large(&self.limits));
-                    }
-                    body.extend_from_slice(data);
+            let used = match decoder.decode_into(&self.buf[self.pos..], &mut body, self.limits.max_body) {
+                Ok(used) => used,
+                Err(BodyError::TooLarge) => return Err(too_large(&self.limits)),
+                Err(BodyError::Malformed(e)) => {
+                    return Err(HeadError { status: StatusCode::BAD_REQUEST, reason: e.to_string() })
                 }
-                used += step.consumed;
-                if step.consumed == 0 {
-                    break;
-                }
-            }
+            };
             self.consume(used);
             if decoder.is_done() {
                 return Ok(body);

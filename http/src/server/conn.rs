@@ -15,8 +15,7 @@
 use super::ServerConfig;
 use crate::h1::{write_response_head, BodyFraming, HeadError, RequestReader};
 use crate::{Body, Handler};
-use http::header::{HeaderValue, CONTENT_TYPE};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use kiln_net::io::AsyncWriteExt;
 use kiln_net::net::TcpStream;
 use kiln_net::shutdown::ShutdownListener;
@@ -131,19 +130,8 @@ async fn flush(write: &mut kiln_net::net::tcp::OwnedWriteHalf, out: &mut Vec<u8>
 /// Appends the response for a refused request: the status, a JSON body saying why, and
 /// `Connection: close`.
 fn error_response(out: &mut Vec<u8>, e: &HeadError) {
-    let body =
-        serde_json::json!({ "error": { "status": e.status.as_u16(), "message": e.reason } }).to_string();
-    let mut headers = http::HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let status: StatusCode = e.status;
-    write_response_head(
-        out,
-        http::Version::HTTP_11,
-        status,
-        &headers,
-        BodyFraming::Sized(body.len() as u64),
-        false,
-        true,
-    );
-    out.extend_from_slice(body.as_bytes());
+    let response = crate::router::json_error(e.status, &e.reason);
+    let framing = BodyFraming::Sized(response.body().len() as u64);
+    write_response_head(out, http::Version::HTTP_11, e.status, response.headers(), framing, false, true);
+    out.extend_from_slice(response.body().as_bytes());
 }
