@@ -1,18 +1,16 @@
 //! Echo servers, TCP and UDP: the "hello world" of networking, with the parts a real server
 //! needs: many clients at once, a connection limit, and graceful shutdown.
 //!
-//! [`serve_tcp`] accepts connections and gives each its own task that copies what it reads
-//! back to the writer. A [`Semaphore`] holds the connection limit: a client beyond it is told
-//! `server full` and closed. The tasks live in a [`JoinSet`], which is what makes shutdown
-//! graceful: when the `shutdown` future completes, the listener is dropped (no new
-//! connections), the open ones get `grace` to finish, and whatever is still running then is
-//! aborted. [`serve_udp`] answers each datagram with itself until shutdown.
+//! [`serve_tcp`] runs the shared accept loop ([`crate::server::serve_connections`]: the
+//! connection limit, a task per connection, graceful shutdown with a grace period) with a
+//! connection task that copies what it reads back to the writer; a client beyond the limit is
+//! told `server full`. [`serve_udp`] answers each datagram with itself until shutdown.
 
 use crate::io::{AsyncReadExt, AsyncWriteExt};
 use crate::net::{TcpListener, TcpStream, UdpSocket};
-use kiln_runtime::sync::Semaphore;
-use kiln_runtime::task::JoinSet;
+use crate::server::{serve_connections, AcceptLimits};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,59 +53,27 @@ pub async fn serve_tcp(
     config: EchoConfig,
     shutdown: impl Future<Output = ()>,
 ) -> EchoStats {
-    let permits = Arc::new(Semaphore::new(config.max_connections));
-    let mut tasks: JoinSet<u64> = JoinSet::new();
-    let mut stats = EchoStats::default();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        kiln_runtime::select! {
-            biased;
-            () = &mut shutdown => break,
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                stats.bytes += done.unwrap_or(0);
-            }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => match permits.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        stats.served += 1;
-                        tasks.spawn(async move {
-                            let _permit = permit;
-                            echo_connection(stream).await
-                        });
-                    }
-                    Err(_) => {
-                        stats.rejected += 1;
-                        reject(stream, SERVER_FULL);
-                    }
-                },
-                Err(e) => {
-                    eprintln!("echo: accept failed: {e}");
-                    kiln_runtime::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
-    let drained = kiln_runtime::time::timeout(config.grace, async {
-        while let Some(done) = tasks.join_next().await {
-            stats.bytes += done.unwrap_or(0);
+    let bytes = Arc::new(AtomicU64::new(0));
+    let limits = AcceptLimits {
+        max_connections: config.max_connections,
+        full_message: SERVER_FULL,
+        grace: config.grace,
+    };
+    let summary = serve_connections(listener, limits, shutdown, |stream, _peer, open| {
+        // Echo ignores the shutdown signal: an open connection is served until the client
+        // closes it or the grace period ends; holding the listener is what counts it as open.
+        let bytes = bytes.clone();
+        async move {
+            let _open = open;
+            bytes.fetch_add(echo_connection(stream).await, Ordering::Relaxed);
         }
     })
     .await;
-    if drained.is_err() {
-        stats.forced = tasks.len();
-        tasks.abort_all();
-    }
-    stats
-}
-
-/// Tells a client why it is being turned away, without waiting: a fresh connection's send
-/// buffer is empty, so one non-blocking write of a short line goes through, and if it somehow
-/// does not, the client still sees the close.
-pub(crate) fn reject(stream: TcpStream, reason: &[u8]) {
-    use std::io::Write;
-    if let Ok(mut std_stream) = stream.into_std() {
-        let _ = std_stream.write(reason);
+    EchoStats {
+        served: summary.served,
+        rejected: summary.rejected,
+        bytes: bytes.load(Ordering::Relaxed),
+        forced: summary.forced,
     }
 }
 

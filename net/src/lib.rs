@@ -12,6 +12,7 @@
 //! - [`net`] — `TcpListener`, `TcpStream`, `TcpSocket`, `UdpSocket`, `UnixListener`,
 //!   `UnixStream`, address resolution.
 //! - [`frame`] — line-delimited and length-delimited messages, with size limits.
+//! - [`server`] — the accept loop the servers share: limit, task per connection, graceful stop.
 //! - [`shutdown`] — the graceful-shutdown signal servers share with their connections.
 //! - [`echo`] — TCP and UDP echo servers (week 2).
 //! - [`chat`] — the multi-room chat server with accounts and persistent history (week 2).
@@ -23,4 +24,5 @@ pub mod echo;
 pub mod frame;
 pub mod io;
 pub mod net;
+pub mod server;
 pub mod shutdown;

@@ -12,8 +12,7 @@ pub use handler::Handler;
 
 use crate::h1::ReadLimits;
 use kiln_net::net::TcpListener;
-use kiln_net::shutdown::Shutdown;
-use kiln_runtime::task::JoinSet;
+use kiln_net::server::{serve_connections, AcceptLimits};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -24,9 +23,18 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
 /// Default time in-flight requests get to finish after shutdown begins.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// Default most connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// What a client past `max_connections` receives before the connection is closed.
+const SERVICE_UNAVAILABLE: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
 /// Server settings; every limit has a named default.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerConfig {
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
     /// Request limits and read timeouts (414, 431, 413, 408).
     pub read_limits: ReadLimits,
     /// How long an idle keep-alive connection stays open.
@@ -38,6 +46,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             read_limits: ReadLimits::default(),
             keep_alive: DEFAULT_KEEP_ALIVE,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
@@ -89,32 +98,15 @@ impl Server {
     /// `Connection: close`) for up to `shutdown_grace`, and aborts what remains.
     pub async fn serve<H: Handler>(self, handler: H, shutdown: impl Future<Output = ()>) -> ServeSummary {
         let Server { listener, config } = self;
-        let mut signal = Shutdown::new();
-        let mut conns = JoinSet::new();
-        let mut summary = ServeSummary::default();
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            kiln_runtime::select! {
-                biased;
-                () = &mut shutdown => break,
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        summary.connections += 1;
-                        conns.spawn(conn::serve(stream, peer, handler.clone(), config, signal.listener()));
-                    }
-                    // One failed accept (e.g. out of file descriptors) concerns that attempt;
-                    // pause briefly so a persistent failure does not spin.
-                    Err(_) => kiln_runtime::time::sleep(Duration::from_millis(50)).await,
-                },
-            }
-        }
-        drop(listener);
-        if !signal.wait(config.shutdown_grace).await {
-            summary.forced = conns.len();
-            conns.abort_all();
-        }
-        while conns.join_next().await.is_some() {}
-        summary
+        let limits = AcceptLimits {
+            max_connections: config.max_connections,
+            full_message: SERVICE_UNAVAILABLE,
+            grace: config.shutdown_grace,
+        };
+        let accepted = serve_connections(listener, limits, shutdown, |stream, peer, signal| {
+            conn::serve(stream, peer, handler.clone(), config, signal)
+        })
+        .await;
+        ServeSummary { connections: accepted.served, forced: accepted.forced }
     }
 }

@@ -8,7 +8,8 @@
 //! - `hub.rs` — who is where, and fan-out through per-client bounded outboxes.
 //! - `session.rs` — one connection: a reader running commands and a writer draining the
 //!   outbox.
-//! - this file — [`ChatConfig`] and [`ChatServer`]: accepting, limits, graceful shutdown.
+//! - this file — [`ChatConfig`] and [`ChatServer`]: the shared accept loop
+//!   (`crate::server`) with a chat session per connection, then flushing history.
 //!
 //! The protocol and its guarantees are documented for users in `docs/week2.md`.
 
@@ -21,11 +22,9 @@ mod store;
 pub use store::{Store, StoreError};
 
 use crate::net::TcpListener;
-use crate::shutdown::Shutdown;
+use crate::server::{serve_connections, AcceptLimits};
 use history::{History, HistoryWriter};
 use hub::Hub;
-use kiln_runtime::sync::Semaphore;
-use kiln_runtime::task::JoinSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -194,57 +193,25 @@ impl ChatServer {
     /// them `shutdown_grace` to receive it, stores every message still queued, and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> ChatSummary {
         let ChatServer { listener, shared, writer } = self;
-        let permits = Arc::new(Semaphore::new(shared.config.max_clients));
-        let mut signal = Shutdown::new();
-        let mut sessions = JoinSet::new();
+        let limits = AcceptLimits {
+            max_connections: shared.config.max_clients,
+            full_message: b"! server full, try again later\n",
+            grace: shared.config.shutdown_grace,
+        };
         let next_id = AtomicU64::new(1);
-        let mut summary = ChatSummary::default();
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            kiln_runtime::select! {
-                biased;
-                () = &mut shutdown => break,
-                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _peer)) => match permits.clone().try_acquire_owned() {
-                        Ok(permit) => {
-                            summary.served += 1;
-                            let _ = stream.set_nodelay(true);
-                            if let Some(size) = shared.config.socket_send_buffer {
-                                let _ = socket2::SockRef::from(&stream).set_send_buffer_size(size as usize);
-                            }
-                            let id = next_id.fetch_add(1, Ordering::Relaxed);
-                            let (shared, listener) = (shared.clone(), signal.listener());
-                            sessions.spawn(async move {
-                                let _permit = permit;
-                                session::run(stream, id, shared, listener).await;
-                            });
-                        }
-                        Err(_) => {
-                            summary.rejected += 1;
-                            crate::echo::reject(stream, b"! server full, try again later\n");
-                        }
-                    },
-                    Err(e) => {
-                        eprintln!("chat: accept failed: {e}");
-                        kiln_runtime::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
+        let accepted = serve_connections(listener, limits, shutdown, |stream, _peer, listener| {
+            let _ = stream.set_nodelay(true);
+            if let Some(size) = shared.config.socket_send_buffer {
+                let _ = socket2::SockRef::from(&stream).set_send_buffer_size(size as usize);
             }
-        }
-        drop(listener);
-        // Sessions see the signal, queue their notice and end; `wait` returns when every
-        // session has dropped its listener.
-        let all_done = signal.wait(shared.config.shutdown_grace).await;
-        if !all_done {
-            summary.forced = sessions.len();
-            sessions.abort_all();
-        }
-        while sessions.join_next().await.is_some() {}
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            session::run(stream, id, shared.clone(), listener)
+        })
+        .await;
         // Every session is gone, so this is the last reference to the hub and its history
         // sender: dropping it lets the writer drain the queue and stop.
         drop(shared);
-        summary.stored = writer.close().await;
-        summary
+        let stored = writer.close().await;
+        ChatSummary { served: accepted.served, rejected: accepted.rejected, stored, forced: accepted.forced }
     }
 }

@@ -1,0 +1,109 @@
+//! The accept loop every Kiln server shares: limits, one task per connection, graceful stop.
+//!
+//! [`serve_connections`] accepts until `shutdown` completes. Each connection gets its own task
+//! and a [`ShutdownListener`]; past `max_connections` a client is sent `full_message` and
+//! closed. On shutdown the listener is dropped (no new connections), every connection task
+//! is told, and they get `grace` to finish; whatever still runs then is aborted. The echo
+//! server, the chat server and the HTTP server differ only in what a connection task does.
+
+use crate::net::{TcpListener, TcpStream};
+use crate::shutdown::{Shutdown, ShutdownListener};
+use kiln_runtime::sync::Semaphore;
+use kiln_runtime::task::JoinSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Limits of [`serve_connections`].
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptLimits<'a> {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// What a client over the limit is sent before it is closed.
+    pub full_message: &'a [u8],
+    /// After shutdown begins, how long connection tasks may take.
+    pub grace: Duration,
+}
+
+/// What an accept loop did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AcceptSummary {
+    /// Connections served.
+    pub served: u64,
+    /// Connections turned away by the limit.
+    pub rejected: u64,
+    /// Connection tasks still running when the grace period ended, and so aborted.
+    pub forced: usize,
+}
+
+/// Accepts on `listener` until `shutdown` completes, running `connection` for each client;
+/// see the module docs. Accept errors (e.g. out of file descriptors) concern one attempt:
+/// they are logged to stderr and accepting resumes after a short pause.
+pub async fn serve_connections<F, Fut>(
+    listener: TcpListener,
+    limits: AcceptLimits<'_>,
+    shutdown: impl Future<Output = ()>,
+    mut connection: F,
+) -> AcceptSummary
+where
+    F: FnMut(TcpStream, SocketAddr, ShutdownListener) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut signal = Shutdown::new();
+    let mut tasks = JoinSet::new();
+    let mut summary = AcceptSummary::default();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        kiln_runtime::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => match permits.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        summary.served += 1;
+                        let task = connection(stream, peer, signal.listener());
+                        tasks.spawn(async move {
+                            let _permit = permit;
+                            task.await;
+                        });
+                    }
+                    Err(_) => {
+                        summary.rejected += 1;
+                        reject(stream, limits.full_message);
+                    }
+                },
+                Err(e) => {
+                    eprintln!("accept failed: {e}");
+                    kiln_runtime::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    // Tasks see the signal (or ignore it and simply finish); `wait` returns once every one
+    // has dropped its listener.
+    if !signal.wait(limits.grace).await {
+        tasks.abort_all();
+    }
+    // Count as forced only tasks the abort really cut short: some in the set may have
+    // finished on their own and not been joined yet.
+    while let Some(done) = tasks.join_next().await {
+        if done.is_err_and(|e| e.is_cancelled()) {
+            summary.forced += 1;
+        }
+    }
+    summary
+}
+
+/// Tells a client why it is being turned away, without waiting: a fresh connection's send
+/// buffer is empty, so one non-blocking write of a short line goes through, and if it somehow
+/// does not, the client still sees the close.
+fn reject(stream: TcpStream, reason: &[u8]) {
+    use std::io::Write;
+    if let Ok(mut std_stream) = stream.into_std() {
+        let _ = std_stream.write(reason);
+    }
+}
