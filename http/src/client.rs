@@ -1,7 +1,8 @@
 //! `Client`: HTTP/1.1 requests with a keep-alive connection pool.
 //!
 //! A request takes an idle connection to the same host and port from the pool (or connects,
-//! under `connect_timeout`), writes the request with a `Content-Length`, reads the response
+//! under `connect_timeout`), writes the request (`Content-Length` for a whole body, chunked
+//! for a streamed one), reads the response
 //! head with `httparse` and the body by its framing (`Content-Length`, chunked, or until
 //! close; none for HEAD, 1xx, 204 and 304), all under `request_timeout`. A connection whose
 //! response allows it goes back to the pool; one that the server is closing, or that failed,
@@ -10,7 +11,7 @@
 //!
 //! Plain `http://` only (TLS is out of scope for Kiln).
 
-use crate::h1::chunked::{BodyError, ChunkedDecoder};
+use crate::h1::chunked::{ChunkedDecoder, DecodeIntoError};
 use crate::Body;
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
@@ -29,6 +30,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_IDLE_PER_HOST: usize = 32;
 /// Largest response head accepted.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Largest streamed request body the client will buffer and send.
+const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 /// Largest response body accepted.
 const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
@@ -141,8 +144,8 @@ impl Client {
             *request.method(),
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
         );
-        let wire = encode_request(&request, &key);
         let is_head = request.method() == Method::HEAD;
+        let wire = encode_request(request, &key).await?;
         kiln_runtime::time::timeout(self.request_timeout, async {
             if let Some(conn) = self.take_idle(&key) {
                 match exchange(conn, &wire, is_head).await {
@@ -194,14 +197,18 @@ fn authority(uri: &Uri) -> Result<String, ClientError> {
     Ok(format!("{host}:{}", uri.port_u16().unwrap_or(80)))
 }
 
-fn encode_request(request: &Request<Body>, key: &str) -> Vec<u8> {
-    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    let mut out = Vec::with_capacity(256 + request.body().len());
-    out.extend_from_slice(format!("{} {target} HTTP/1.1\r\n", request.method()).as_bytes());
-    if !request.headers().contains_key(HOST) {
+/// The request's bytes. A whole body is sent with `Content-Length`; a streamed one is read
+/// here and sent chunked (so a request can be retried; streaming uploads are not needed
+/// by Kiln's own users of the client).
+async fn encode_request(request: Request<Body>, key: &str) -> Result<Vec<u8>, ClientError> {
+    let (parts, mut body) = request.into_parts();
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut out = Vec::with_capacity(256 + body.size_hint().unwrap_or(0).min(1 << 20) as usize);
+    out.extend_from_slice(format!("{} {target} HTTP/1.1\r\n", parts.method).as_bytes());
+    if !parts.headers.contains_key(HOST) {
         out.extend_from_slice(format!("host: {key}\r\n").as_bytes());
     }
-    for (name, value) in request.headers() {
+    for (name, value) in &parts.headers {
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
             continue;
         }
@@ -210,12 +217,26 @@ fn encode_request(request: &Request<Body>, key: &str) -> Vec<u8> {
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !request.body().is_empty() || matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH) {
-        out.extend_from_slice(format!("content-length: {}\r\n", request.body().len()).as_bytes());
+    if let Some(bytes) = body.as_bytes() {
+        if !bytes.is_empty() || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
+            out.extend_from_slice(format!("content-length: {}\r\n", bytes.len()).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(bytes);
+        return Ok(out);
     }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(request.body().as_bytes());
-    out
+    out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+    let mut sent = 0;
+    while let Some(chunk) = body.chunk().await {
+        let chunk = chunk.map_err(|e| ClientError::Io(std::io::Error::other(e)))?;
+        sent += chunk.len();
+        if sent > MAX_REQUEST_BODY {
+            return Err(ClientError::Io(std::io::Error::other("request body over the client's limit")));
+        }
+        crate::h1::encode::write_chunk(&mut out, &chunk);
+    }
+    crate::h1::encode::write_last_chunk(&mut out);
+    Ok(out)
 }
 
 /// Writes one request and reads its response; returns the connection if it can be reused.
@@ -309,8 +330,8 @@ async fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Vec<u
     let mut body = Vec::new();
     loop {
         let used = decoder.decode_into(buf, &mut body, MAX_RESPONSE_BODY).map_err(|e| match e {
-            BodyError::TooLarge => ClientError::InvalidResponse("body over the limit".into()),
-            BodyError::Malformed(e) => ClientError::InvalidResponse(e.to_string()),
+            DecodeIntoError::TooLarge => ClientError::InvalidResponse("body over the limit".into()),
+            DecodeIntoError::Malformed(e) => ClientError::InvalidResponse(e.to_string()),
         })?;
         buf.drain(..used);
         if decoder.is_done() {

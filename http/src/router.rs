@@ -1,67 +1,98 @@
-//! `Router`: which handler answers which method and path (axum's shape, first part).
+//! `Router`: which handler answers which method and path (axum's shape).
 //!
 //! ```
+//! use kiln_http::extract::{Path, State};
 //! use kiln_http::router::{get, Router};
-//! use kiln_http::{http::Request, http::Response, Body};
 //!
-//! async fn list(_: Request<Body>) -> Response<Body> { Response::new(Body::from("[]")) }
-//! async fn show(req: Request<Body>) -> Response<Body> {
-//!     let id = kiln_http::router::path_param(&req, "id").unwrap_or("?").to_owned();
-//!     Response::new(Body::from(id))
+//! #[derive(Clone)]
+//! struct AppState { greeting: &'static str }
+//!
+//! async fn list() -> &'static str { "[]" }
+//! async fn show(State(s): State<AppState>, Path(id): Path<u64>) -> String {
+//!     format!("{} #{id}", s.greeting)
 //! }
-//! let app = Router::new().route("/books", get(list)).route("/books/{id}", get(show));
+//! let books = Router::new().route("/", get(list)).route("/{id}", get(show));
+//! let app: Router = Router::new()
+//!     .nest("/books", books)
+//!     .with_state(AppState { greeting: "book" });
 //! # let _ = app;
 //! ```
 //!
 //! Patterns are split on `/` into static segments, `{name}` parameters (one segment) and a
-//! final `{*name}` wildcard (the rest of the path). When several routes match, the most
+//! final `{*name}` wildcard (the rest of the path, at least one character). When several routes match, the most
 //! specific wins, segment by segment: static before parameter before wildcard. A path that
 //! matches a route but not its methods is answered `405 Method Not Allowed` with an `Allow`
-//! header; no match at all is `404` with a JSON body, or the fallback handler if one is set.
-//! `HEAD` is served by the `GET` handler (the server drops the body).
+//! header; no match at all is a `404` problem, or the fallback if one is set. `HEAD` is
+//! served by the `GET` handler (the server drops the body).
 //!
-//! Still to come (issue 5): `nest`, `merge`, `with_state`, and typed extractors (`Path<T>`
-//! will deserialize what [`path_param`] reads raw here).
+//! `Router<S>` is a router whose handlers need state `S`; [`Router::with_state`] supplies it
+//! and gives a `Router<()>`, which is a [`Service`] a server can run. [`Router::nest`] mounts
+//! a router under a prefix, [`Router::merge`] combines two; overlapping routes are refused
+//! when the router is built, not discovered at request time.
 
-use crate::{Body, Handler};
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use crate::handler::Handler;
+use crate::response::error_response;
+use crate::{Body, Service};
+use http::header::{HeaderValue, ALLOW};
 use http::{Method, Request, Response, StatusCode};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
-type BoxHandler = Arc<dyn Fn(Request<Body>) -> BoxFuture + Send + Sync>;
+type Erased<S> = Arc<dyn Fn(Request<Body>, S) -> BoxFuture + Send + Sync>;
 
-fn boxed<H: Handler>(h: H) -> BoxHandler {
-    Arc::new(move |req| {
-        let h = h.clone();
-        Box::pin(async move { h.call(req).await })
+fn erase<H: Handler<T, S>, T: 'static, S: 'static>(handler: H) -> Erased<S> {
+    Arc::new(move |req, state| Box::pin(handler.clone().call(req, state)))
+}
+
+fn erase_service<S: 'static, Svc: Service>(service: Svc) -> Erased<S> {
+    Arc::new(move |req, _| {
+        let service = service.clone();
+        Box::pin(async move { service.call(req).await })
     })
+}
+
+/// Supplies the state an erased handler needs, giving one that needs `S2` (nothing).
+fn provide<S: Clone + Send + Sync + 'static, S2>(handler: Erased<S>, state: S) -> Erased<S2> {
+    Arc::new(move |req, _| handler(req, state.clone()))
 }
 
 /// The methods one path answers, built with [`get`], [`post`]… and chained
 /// (`get(show).put(replace)`).
-#[derive(Clone, Default)]
-pub struct MethodRouter {
-    handlers: Vec<(Method, BoxHandler)>,
+pub struct MethodRouter<S = ()> {
+    handlers: Vec<(Method, Erased<S>)>,
+    any: Option<Erased<S>>,
+}
+
+impl<S> Clone for MethodRouter<S> {
+    fn clone(&self) -> Self {
+        MethodRouter { handlers: self.handlers.clone(), any: self.any.clone() }
+    }
+}
+
+impl<S> Default for MethodRouter<S> {
+    fn default() -> Self {
+        MethodRouter { handlers: Vec::new(), any: None }
+    }
 }
 
 macro_rules! method_fns {
     ($($fn_name:ident => $method:ident),*) => {
         $(
             #[doc = concat!("A route answering `", stringify!($method), "` with `handler`.")]
-            pub fn $fn_name<H: Handler>(handler: H) -> MethodRouter {
+            pub fn $fn_name<H: Handler<T, S>, T: 'static, S: 'static>(handler: H) -> MethodRouter<S> {
                 MethodRouter::default().$fn_name(handler)
             }
         )*
-        impl MethodRouter {
+        impl<S: 'static> MethodRouter<S> {
             $(
                 #[doc = concat!("Also answers `", stringify!($method), "` with `handler`.")]
                 ///
                 /// # Panics
                 /// If this method already has a handler.
-                pub fn $fn_name<H: Handler>(self, handler: H) -> MethodRouter {
+                #[must_use]
+                pub fn $fn_name<H: Handler<T, S>, T: 'static>(self, handler: H) -> MethodRouter<S> {
                     self.on(Method::$method, handler)
                 }
             )*
@@ -71,24 +102,30 @@ macro_rules! method_fns {
 
 method_fns!(get => GET, post => POST, put => PUT, patch => PATCH, delete => DELETE, options => OPTIONS);
 
-impl MethodRouter {
+/// A route answering every method with `handler`.
+pub fn any<H: Handler<T, S>, T: 'static, S: 'static>(handler: H) -> MethodRouter<S> {
+    MethodRouter { handlers: Vec::new(), any: Some(erase(handler)) }
+}
+
+impl<S: 'static> MethodRouter<S> {
     /// Answers `method` with `handler`.
     ///
     /// # Panics
     /// If `method` already has a handler.
-    pub fn on<H: Handler>(mut self, method: Method, handler: H) -> MethodRouter {
+    #[must_use]
+    pub fn on<H: Handler<T, S>, T: 'static>(mut self, method: Method, handler: H) -> MethodRouter<S> {
         assert!(!self.handlers.iter().any(|(m, _)| *m == method), "{method} is routed twice for one path");
-        self.handlers.push((method, boxed(handler)));
+        self.handlers.push((method, erase(handler)));
         self
     }
 
-    fn find(&self, method: &Method) -> Option<&BoxHandler> {
+    fn find(&self, method: &Method) -> Option<&Erased<S>> {
         let wanted = if method == Method::HEAD && !self.handlers.iter().any(|(m, _)| m == Method::HEAD) {
             &Method::GET
         } else {
             method
         };
-        self.handlers.iter().find(|(m, _)| m == wanted).map(|(_, h)| h)
+        self.handlers.iter().find(|(m, _)| m == wanted).map(|(_, h)| h).or(self.any.as_ref())
     }
 
     fn allow(&self) -> String {
@@ -97,6 +134,16 @@ impl MethodRouter {
             methods.push("HEAD");
         }
         methods.join(", ")
+    }
+
+    fn with_state<S2>(self, state: S) -> MethodRouter<S2>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        MethodRouter {
+            handlers: self.handlers.into_iter().map(|(m, h)| (m, provide(h, state.clone()))).collect(),
+            any: self.any.map(|h| provide(h, state)),
+        }
     }
 }
 
@@ -150,21 +197,32 @@ pub fn path_param<'r>(request: &'r Request<Body>, name: &str) -> Option<&'r str>
     params.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
-#[derive(Clone)]
-struct Route {
+struct Route<S> {
     pattern: String,
     segments: Vec<Segment>,
-    methods: MethodRouter,
+    methods: MethodRouter<S>,
 }
 
-impl Route {
+impl<S> Clone for Route<S> {
+    fn clone(&self) -> Self {
+        Route {
+            pattern: self.pattern.clone(),
+            segments: self.segments.clone(),
+            methods: self.methods.clone(),
+        }
+    }
+}
+
+impl<S> Route<S> {
     /// The parameters if `path` matches.
     fn matches(&self, path: &[&str]) -> Option<Vec<(String, String)>> {
         let mut params = Vec::new();
         for (i, seg) in self.segments.iter().enumerate() {
             match seg {
                 Segment::Wildcard(name) => {
-                    params.push((name.clone(), path.get(i..).map(|rest| rest.join("/")).unwrap_or_default()));
+                    // A wildcard takes the rest of the path, and there must be a rest.
+                    let rest = path.get(i..).map(|rest| rest.join("/")).filter(|r| !r.is_empty())?;
+                    params.push((name.clone(), rest));
                     return Some(params);
                 }
                 Segment::Static(s) => {
@@ -182,17 +240,39 @@ impl Route {
     }
 }
 
-/// Routes requests to handlers by method and path; a [`Handler`] itself, so it is what a
-/// [`Server`](crate::Server) serves.
-#[derive(Clone, Default)]
-pub struct Router {
-    routes: Arc<Vec<Route>>,
-    fallback: Option<BoxHandler>,
+/// The shape of a pattern, parameter names ignored: two routes with one shape overlap.
+fn shape(segments: &[Segment]) -> Vec<String> {
+    segments
+        .iter()
+        .map(|s| match s {
+            Segment::Static(v) => v.clone(),
+            Segment::Param(_) => "{}".into(),
+            Segment::Wildcard(_) => "{*}".into(),
+        })
+        .collect()
 }
 
-impl Router {
+/// Routes requests to handlers by method and path; see the module docs.
+pub struct Router<S = ()> {
+    routes: Arc<Vec<Route<S>>>,
+    fallback: Option<Erased<S>>,
+}
+
+impl<S> Clone for Router<S> {
+    fn clone(&self) -> Self {
+        Router { routes: self.routes.clone(), fallback: self.fallback.clone() }
+    }
+}
+
+impl<S> Default for Router<S> {
+    fn default() -> Self {
+        Router { routes: Arc::new(Vec::new()), fallback: None }
+    }
+}
+
+impl<S: 'static> Router<S> {
     /// A router with no routes (everything is 404).
-    pub fn new() -> Router {
+    pub fn new() -> Router<S> {
         Router::default()
     }
 
@@ -201,17 +281,9 @@ impl Router {
     /// # Panics
     /// On a malformed pattern, or a pattern already routed (the same shape, whatever the
     /// parameter names).
-    pub fn route(mut self, pattern: &str, methods: MethodRouter) -> Router {
+    #[must_use]
+    pub fn route(mut self, pattern: &str, methods: MethodRouter<S>) -> Router<S> {
         let segments = parse_pattern(pattern);
-        let shape = |segs: &[Segment]| {
-            segs.iter()
-                .map(|s| match s {
-                    Segment::Static(v) => v.clone(),
-                    Segment::Param(_) => "{}".into(),
-                    Segment::Wildcard(_) => "{*}".into(),
-                })
-                .collect::<Vec<_>>()
-        };
         if let Some(existing) = self.routes.iter().find(|r| shape(&r.segments) == shape(&segments)) {
             panic!("route {pattern:?} overlaps {:?}, which is already routed", existing.pattern);
         }
@@ -227,22 +299,94 @@ impl Router {
         self
     }
 
-    /// Answers requests no route matches (instead of the JSON 404).
-    pub fn fallback<H: Handler>(mut self, handler: H) -> Router {
-        self.fallback = Some(boxed(handler));
+    /// Routes every method on `pattern` to `service` (a layered service, another server's
+    /// app…); it gets the request as is.
+    ///
+    /// # Panics
+    /// As [`Router::route`].
+    #[must_use]
+    pub fn route_service<Svc: Service>(self, pattern: &str, service: Svc) -> Router<S> {
+        let methods = MethodRouter { handlers: Vec::new(), any: Some(erase_service(service)) };
+        self.route(pattern, methods)
+    }
+
+    /// Mounts `router`'s routes under `prefix` (`/api` + `/books/{id}` = `/api/books/{id}`;
+    /// its `/` route becomes `/api`). Its fallback, if it has one, answers unmatched paths
+    /// under the prefix.
+    ///
+    /// # Panics
+    /// If `prefix` does not start with `/`, ends with `/`, or holds a wildcard; or if a
+    /// mounted route overlaps an existing one.
+    #[must_use]
+    pub fn nest(mut self, prefix: &str, router: Router<S>) -> Router<S> {
+        assert!(
+            prefix.starts_with('/') && !prefix.ends_with('/') && !prefix.contains("{*"),
+            "nest prefix {prefix:?} must start with '/', not end with '/', and hold no wildcard"
+        );
+        let Router { routes, fallback } = router;
+        for route in routes.iter() {
+            let pattern =
+                if route.pattern == "/" { prefix.to_owned() } else { format!("{prefix}{}", route.pattern) };
+            self = self.route(&pattern, route.methods.clone());
+        }
+        if let Some(fallback) = fallback {
+            let methods = MethodRouter { handlers: Vec::new(), any: Some(fallback) };
+            self = self.route(&format!("{prefix}/{{*__nested_rest}}"), methods);
+        }
         self
     }
 
-    async fn dispatch(&self, mut request: Request<Body>) -> Response<Body> {
-        let path = request.uri().path().to_owned();
-        let parts: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
+    /// Adds all of `other`'s routes (and its fallback, if this router has none).
+    ///
+    /// # Panics
+    /// If a route of `other` overlaps one of this router's.
+    #[must_use]
+    pub fn merge(mut self, other: Router<S>) -> Router<S> {
+        let Router { routes, fallback } = other;
+        for route in routes.iter() {
+            self = self.route(&route.pattern, route.methods.clone());
+        }
+        if self.fallback.is_none() {
+            self.fallback = fallback;
+        }
+        self
+    }
+
+    /// Answers requests no route matches (instead of the 404 problem).
+    #[must_use]
+    pub fn fallback<H: Handler<T, S>, T: 'static>(mut self, handler: H) -> Router<S> {
+        self.fallback = Some(erase(handler));
+        self
+    }
+
+    /// Gives the handlers their state; the result needs none (`Router<()>` is what a server
+    /// runs) or can be nested into a router with another state.
+    pub fn with_state<S2>(self, state: S) -> Router<S2>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let routes = self
+            .routes
+            .iter()
+            .map(|r| Route {
+                pattern: r.pattern.clone(),
+                segments: r.segments.clone(),
+                methods: r.methods.clone().with_state(state.clone()),
+            })
+            .collect();
+        Router { routes: Arc::new(routes), fallback: self.fallback.map(|f| provide(f, state)) }
+    }
+
+    fn dispatch(&self, mut request: Request<Body>, state: S) -> BoxFuture {
+        let path = request.uri().path();
+        let parts: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
         let mut allowed: Option<String> = None;
         for route in self.routes.iter() {
             let Some(params) = route.matches(&parts) else { continue };
             match route.methods.find(request.method()) {
                 Some(handler) => {
                     request.extensions_mut().insert(PathParams(params));
-                    return handler(request).await;
+                    return handler(request, state);
                 }
                 None => {
                     allowed.get_or_insert_with(|| route.methods.allow());
@@ -250,35 +394,30 @@ impl Router {
             }
         }
         if let Some(allow) = allowed {
-            let mut r = json_error(
+            let mut r = error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &format!("{} is not allowed here", request.method()),
             );
             if let Ok(v) = HeaderValue::from_str(&allow) {
                 r.headers_mut().insert(ALLOW, v);
             }
-            return r;
+            return Box::pin(std::future::ready(r));
         }
         match &self.fallback {
-            Some(f) => f(request).await,
-            None => json_error(StatusCode::NOT_FOUND, &format!("no route for {path}")),
+            Some(f) => f(request, state),
+            None => {
+                let r =
+                    error_response(StatusCode::NOT_FOUND, &format!("no route for {}", request.uri().path()));
+                Box::pin(std::future::ready(r))
+            }
         }
     }
 }
 
-impl Handler for Router {
+impl Service for Router<()> {
     fn call(&self, request: Request<Body>) -> impl Future<Output = Response<Body>> + Send {
-        let router = self.clone();
-        async move { router.dispatch(request).await }
+        self.dispatch(request, ())
     }
-}
-
-/// A JSON error response: `{"error":{"status":404,"message":"…"}}`.
-pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
-    let mut r = Response::new(Body::error_json(status, message));
-    *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
 }
 
 #[cfg(test)]
@@ -299,7 +438,9 @@ mod tests {
         let req = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
         let r = rt.block_on(router.call(req));
         let allow = r.headers().get(ALLOW).map(|v| v.to_str().unwrap().to_owned());
-        (r.status(), allow, String::from_utf8(r.into_body().into_bytes()).unwrap())
+        let status = r.status();
+        let body = rt.block_on(r.into_body().collect(usize::MAX)).unwrap();
+        (status, allow, String::from_utf8(body.to_vec()).unwrap())
     }
 
     #[test]
@@ -337,12 +478,12 @@ mod tests {
     #[test]
     #[should_panic(expected = "overlaps")]
     fn overlapping_routes_are_refused_at_startup() {
-        let _ = Router::new().route("/books/{id}", get(named)).route("/books/{name}", get(named));
+        let _: Router = Router::new().route("/books/{id}", get(named)).route("/books/{name}", get(named));
     }
 
     #[test]
     #[should_panic(expected = "routed twice")]
     fn a_method_routed_twice_is_refused() {
-        let _ = get(named).get(fixed);
+        let _: MethodRouter = get(named).get(fixed);
     }
 }

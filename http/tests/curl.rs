@@ -8,7 +8,12 @@ use kiln_http::{Body, Server};
 use std::process::Command;
 
 async fn echo_len(req: Request<Body>) -> Response<Body> {
-    let line = format!("{} {} {} bytes\n", req.method(), req.uri().path(), req.body().len());
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let length = match req.into_body().collect(usize::MAX).await {
+        Ok(body) => body.len().to_string(),
+        Err(e) => format!("error {e}:"),
+    };
+    let line = format!("{method} {path} {length} bytes\n");
     Response::new(Body::from(line))
 }
 

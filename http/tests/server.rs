@@ -4,19 +4,13 @@
 
 use kiln_http::h1::ReadLimits;
 use kiln_http::http::{Method, Request, Response, StatusCode};
-use kiln_http::{Body, Server, ServerConfig};
+use kiln_http::{Body, ServerConfig};
 use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
 use kiln_net::net::TcpStream;
-use kiln_runtime::sync::oneshot;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-fn runtimes() -> Vec<kiln_runtime::runtime::Runtime> {
-    vec![
-        kiln_runtime::runtime::Builder::new_current_thread().build().unwrap(),
-        kiln_runtime::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap(),
-    ]
-}
+mod common;
+use common::{exchange_until_close, read_response, runtimes, start, Running};
 
 /// Echoes the body for POST, says hello otherwise, sleeps on /slow.
 async fn app(req: Request<Body>) -> Response<Body> {
@@ -33,62 +27,15 @@ async fn app(req: Request<Body>) -> Response<Body> {
     }
 }
 
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: kiln_runtime::task::JoinHandle<kiln_http::server::ServeSummary>,
-}
-
-async fn start(config: ServerConfig) -> Running {
-    let server = Server::bind("127.0.0.1:0").await.unwrap().config(config);
-    let addr = server.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = kiln_runtime::spawn(server.serve(app, async move {
-        let _ = stopped.await;
-    }));
-    Running { addr, stop, task }
-}
-
-/// Sends `raw`, then reads until the server closes (bounded by 10 s).
-async fn exchange_until_close(addr: SocketAddr, raw: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(raw).await.unwrap();
-    let mut out = Vec::new();
-    kiln_runtime::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .expect("server closed in time")
-        .unwrap();
-    String::from_utf8(out).unwrap()
-}
-
-/// Reads one response with a Content-Length body off `s`.
-async fn read_response(s: &mut TcpStream) -> String {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut byte).await.unwrap(),
-            1,
-            "closed mid-head: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8(buf).unwrap();
-    let len = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
-    let mut body = vec![0; len];
-    s.read_exact(&mut body).await.unwrap();
-    head + &String::from_utf8(body).unwrap()
+async fn start_app(config: ServerConfig) -> Running {
+    start(app, config).await
 }
 
 #[test]
 fn keep_alive_pipelining_and_closing_rules() {
     for rt in runtimes() {
         rt.block_on(async {
-            let server = start(ServerConfig::default()).await;
+            let server = start_app(ServerConfig::default()).await;
             // Three pipelined requests in one write: answered in order on one connection.
             let mut s = TcpStream::connect(server.addr).await.unwrap();
             s.write_all(
@@ -138,7 +85,7 @@ fn keep_alive_pipelining_and_closing_rules() {
 fn head_no_content_continue_and_half_close() {
     for rt in runtimes() {
         rt.block_on(async {
-            let server = start(ServerConfig::default()).await;
+            let server = start_app(ServerConfig::default()).await;
             let head = exchange_until_close(
                 server.addr,
                 b"HEAD /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -197,7 +144,7 @@ fn refused_requests_get_their_status_a_json_body_and_a_close() {
                 },
                 ..ServerConfig::default()
             };
-            let server = start(config).await;
+            let server = start_app(config).await;
             for (raw, status) in [
                 (
                     &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -212,12 +159,13 @@ fn refused_requests_get_their_status_a_json_body_and_a_close() {
                 let reply = exchange_until_close(server.addr, raw).await;
                 assert!(reply.starts_with(&format!("HTTP/1.1 {status} ")), "{reply}");
                 assert!(
-                    reply.contains("content-type: application/json") && reply.contains("connection: close"),
+                    reply.contains("content-type: application/problem+json")
+                        && reply.contains("connection: close"),
                     "{reply}"
                 );
                 let body = &reply[reply.find("\r\n\r\n").unwrap() + 4..];
                 let json: serde_json::Value = serde_json::from_str(body).unwrap();
-                assert_eq!(json["error"]["status"].as_u64().unwrap().to_string(), status);
+                assert_eq!(json["status"].as_u64().unwrap().to_string(), status);
             }
             server.stop.send(()).unwrap();
             server.task.await.unwrap();
@@ -229,7 +177,7 @@ fn refused_requests_get_their_status_a_json_body_and_a_close() {
 fn shutdown_closes_idle_connections_and_finishes_requests_in_flight() {
     for rt in runtimes() {
         rt.block_on(async {
-            let server = start(ServerConfig::default()).await;
+            let server = start_app(ServerConfig::default()).await;
             let mut idle = TcpStream::connect(server.addr).await.unwrap();
             idle.write_all(b"GET /warm HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
             read_response(&mut idle).await;
@@ -254,7 +202,7 @@ fn shutdown_closes_idle_connections_and_finishes_requests_in_flight() {
 fn connections_past_the_limit_get_503_and_a_close() {
     for rt in runtimes() {
         rt.block_on(async {
-            let server = start(ServerConfig { max_connections: 1, ..ServerConfig::default() }).await;
+            let server = start_app(ServerConfig { max_connections: 1, ..ServerConfig::default() }).await;
             let mut held = TcpStream::connect(server.addr).await.unwrap();
             held.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
             assert!(read_response(&mut held).await.ends_with("hello /first"), "the slot is really taken");

@@ -212,7 +212,7 @@ impl ChunkedDecoder {
 
 /// Why [`ChunkedDecoder::decode_into`] stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyError {
+pub enum DecodeIntoError {
     /// The framing is malformed.
     Malformed(ChunkedError),
     /// The body grew past the caller's limit.
@@ -226,19 +226,19 @@ impl ChunkedDecoder {
     /// client's response reader share.
     ///
     /// # Errors
-    /// [`BodyError`].
+    /// [`DecodeIntoError`].
     pub fn decode_into(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
         max_body: usize,
-    ) -> Result<usize, BodyError> {
+    ) -> Result<usize, DecodeIntoError> {
         let mut used = 0;
         while used < input.len() && !self.is_done() {
-            let step = self.decode(&input[used..]).map_err(BodyError::Malformed)?;
+            let step = self.decode(&input[used..]).map_err(DecodeIntoError::Malformed)?;
             if let Some(data) = step.data {
                 if out.len() + data.len() > max_body {
-                    return Err(BodyError::TooLarge);
+                    return Err(DecodeIntoError::TooLarge);
                 }
                 out.extend_from_slice(data);
             }

@@ -91,6 +91,11 @@ impl HeadError {
     fn bad(reason: impl Into<String>) -> HeadError {
         HeadError::new(StatusCode::BAD_REQUEST, reason)
     }
+
+    /// A body over `max_body` bytes: 413.
+    pub(crate) fn too_large(max_body: usize) -> HeadError {
+        HeadError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body over {max_body} bytes"))
+    }
 }
 
 impl fmt::Display for HeadError {

@@ -11,11 +11,14 @@
 //! This is the part of the server loop that decides where one request ends and the next
 //! begins; the connection loop (responses, keep-alive, shutdown) sits on top of it.
 
-use super::chunked::{BodyError, ChunkedDecoder};
+use super::chunked::ChunkedDecoder;
 use super::head::{parse_request_head, Framing, HeadError, HeadLimits, RequestHead};
+use bytes::Bytes;
 use http::StatusCode;
 use kiln_net::io::{AsyncRead, ReadBuf};
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Default largest request body: 2 MiB.
@@ -115,11 +118,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// # Errors
     /// As [`RequestReader::next_request`].
     pub async fn read_body(&mut self, framing: Framing) -> Result<Vec<u8>, HeadError> {
-        match framing {
-            Framing::Length(0) => Ok(Vec::new()),
-            Framing::Length(n) => self.read_sized(n).await,
-            Framing::Chunked => self.read_chunked().await,
-        }
+        self.read_framed(framing).await
     }
 
     /// The next request head (its body is left unread), or `None` on a clean close.
@@ -187,40 +186,93 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
             .await
             .map_err(|_| timeout())??;
         if n == 0 {
-            return Err(HeadError {
-                status: StatusCode::BAD_REQUEST,
-                reason: "connection closed inside a request body".into(),
-            });
+            return Err(closed_in_body());
         }
         Ok(())
     }
 
-    async fn read_sized(&mut self, n: u64) -> Result<Vec<u8>, HeadError> {
-        let n = usize::try_from(n)
-            .ok()
-            .filter(|&n| n <= self.limits.max_body)
-            .ok_or_else(|| too_large(&self.limits))?;
-        while self.pending().len() < n {
-            self.fill_body().await?;
-        }
-        let body = self.pending()[..n].to_vec();
-        self.consume(n);
-        Ok(body)
+    /// Polls one read into the buffer (see [`RequestReader::fill`]); for a body being
+    /// streamed to a handler, which keeps its own timeout.
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, HeadError>> {
+        let mut fill = std::pin::pin!(self.fill());
+        fill.as_mut().poll(cx)
     }
 
-    async fn read_chunked(&mut self) -> Result<Vec<u8>, HeadError> {
-        let mut decoder = ChunkedDecoder::new();
+    /// The next piece of body that is already buffered, without reading: `Ok(None)` when
+    /// more input is needed or the body is complete (`state` is then [`BodyState::Done`]).
+    pub(crate) fn buffered_body(&mut self, state: &mut BodyState) -> Result<Option<Bytes>, HeadError> {
+        loop {
+            match state {
+                BodyState::Done => return Ok(None),
+                BodyState::Length(0) => {
+                    *state = BodyState::Done;
+                    return Ok(None);
+                }
+                BodyState::Length(left) => {
+                    let n = usize::try_from(*left).unwrap_or(usize::MAX).min(self.pending().len());
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    let data = Bytes::copy_from_slice(&self.pending()[..n]);
+                    self.consume(n);
+                    *left -= n as u64;
+                    return Ok(Some(data));
+                }
+                BodyState::Chunked(decoder) => {
+                    let step = decoder
+                        .decode(&self.buf[self.pos..])
+                        .map_err(|e| HeadError { status: StatusCode::BAD_REQUEST, reason: e.to_string() })?;
+                    let data = step.data.map(Bytes::copy_from_slice);
+                    let (used, done) = (step.consumed, step.done);
+                    self.consume(used);
+                    if done {
+                        *state = BodyState::Done;
+                    }
+                    if data.is_some() {
+                        return Ok(data);
+                    }
+                    if used == 0 {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole body of `length` bytes if it is already buffered (the common case for
+    /// small requests: no streaming machinery, one copy).
+    pub(crate) fn take_buffered(&mut self, length: usize) -> Option<Bytes> {
+        let data = Bytes::copy_from_slice(self.pending().get(..length)?);
+        self.consume(length);
+        Some(data)
+    }
+
+    /// Bytes buffered and not yet consumed.
+    pub(crate) fn buffered_len(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The limits this reader enforces.
+    pub fn limits(&self) -> &ReadLimits {
+        &self.limits
+    }
+
+    async fn read_framed(&mut self, framing: Framing) -> Result<Vec<u8>, HeadError> {
+        if let Framing::Length(n) = framing {
+            if n > self.limits.max_body as u64 {
+                return Err(too_large(&self.limits));
+            }
+        }
+        let mut state = BodyState::new(framing);
         let mut body = Vec::new();
         loop {
-            let used = match decoder.decode_into(&self.buf[self.pos..], &mut body, self.limits.max_body) {
-                Ok(used) => used,
-                Err(BodyError::TooLarge) => return Err(too_large(&self.limits)),
-                Err(BodyError::Malformed(e)) => {
-                    return Err(HeadError { status: StatusCode::BAD_REQUEST, reason: e.to_string() })
+            while let Some(data) = self.buffered_body(&mut state)? {
+                if body.len() + data.len() > self.limits.max_body {
+                    return Err(too_large(&self.limits));
                 }
-            };
-            self.consume(used);
-            if decoder.is_done() {
+                body.extend_from_slice(&data);
+            }
+            if matches!(state, BodyState::Done) {
                 return Ok(body);
             }
             self.fill_body().await?;
@@ -228,13 +280,34 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     }
 }
 
-fn timeout() -> HeadError {
+/// Where a request body being read stands.
+#[derive(Debug, Clone)]
+pub(crate) enum BodyState {
+    /// This many bytes of a sized body are left.
+    Length(u64),
+    /// Inside a chunked body.
+    Chunked(ChunkedDecoder),
+    /// The whole body has been read.
+    Done,
+}
+
+impl BodyState {
+    pub(crate) fn new(framing: Framing) -> BodyState {
+        match framing {
+            Framing::Length(n) => BodyState::Length(n),
+            Framing::Chunked => BodyState::Chunked(ChunkedDecoder::new()),
+        }
+    }
+}
+
+pub(crate) fn closed_in_body() -> HeadError {
+    HeadError { status: StatusCode::BAD_REQUEST, reason: "connection closed inside a request body".into() }
+}
+
+pub(crate) fn timeout() -> HeadError {
     HeadError { status: StatusCode::REQUEST_TIMEOUT, reason: "the request did not arrive in time".into() }
 }
 
 fn too_large(limits: &ReadLimits) -> HeadError {
-    HeadError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        reason: format!("body over {} bytes", limits.max_body),
-    }
+    HeadError::too_large(limits.max_body)
 }

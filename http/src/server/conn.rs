@@ -1,10 +1,19 @@
-//! One HTTP/1.1 connection: read a request, call the handler, write the response, repeat.
+//! One HTTP/1.1 connection: read a request, call the service, write the response, repeat.
 //!
 //! Pipelining: when a client sends several requests at once, they are all parsed from the
 //! same read buffer and answered in order, and their responses are collected into one write
 //! buffer that goes out when no complete request is left buffered (one `write` for the
 //! batch) or when it passes [`WRITE_HIGH_WATER`] (so a client that pipelines without reading
 //! cannot make the server hold an unbounded amount of output).
+//!
+//! Bodies: a small request body that has already arrived is handed over whole; any other is
+//! handed over *incoming* — the body holds the connection's reader until it is read or
+//! dropped (see `body/incoming.rs`). `100 Continue` is written only if the handler reads
+//! such a body. A body the handler left unread is drained (up to [`DRAIN_LIMIT`]) after the
+//! response so the connection can be reused, or the connection closes. Streamed responses
+//! are written as their chunks come, flushed whenever the stream has nothing ready, with
+//! `Content-Length` if their length is known and chunked (HTTP/1.1) or until-close
+//! (HTTP/1.0) otherwise.
 //!
 //! The connection closes after a response when the request asked (`Connection: close`, or
 //! HTTP/1.0 without `keep-alive`), when its framing was refused (400, 408, 413, …), when the
@@ -13,38 +22,49 @@
 //! `Connection: close`.
 
 use super::ServerConfig;
-use crate::h1::{write_response_head, BodyFraming, HeadError, RequestReader};
-use crate::{Body, Handler};
-use http::{Method, Request, Response};
+use crate::body::{Incoming, ReaderSlot, Returned};
+use crate::h1::encode::{write_chunk, write_last_chunk};
+use crate::h1::read::BodyState;
+use crate::h1::{write_response_head, BodyFraming, Framing, HeadError, RequestReader};
+use crate::{Body, Service};
+use http::{Method, Request, Response, Version};
 use kiln_net::io::AsyncWriteExt;
+use kiln_net::net::tcp::OwnedWriteHalf;
 use kiln_net::net::TcpStream;
 use kiln_net::shutdown::ShutdownListener;
+use std::io;
 use std::net::SocketAddr;
+use std::task::Poll;
 
 /// Output buffered before it is written even though more pipelined requests wait.
 pub const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// Most bytes of an unread request body read and discarded to keep a connection open; a
+/// larger remainder closes the connection instead.
+pub const DRAIN_LIMIT: usize = 64 * 1024;
 
 /// The peer's address, put in each request's extensions for handlers that want it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
 /// Serves one connection until it closes.
-pub(crate) async fn serve<H: Handler>(
+pub(crate) async fn serve<S: Service>(
     stream: TcpStream,
     peer: SocketAddr,
-    handler: H,
+    service: S,
     config: ServerConfig,
     mut shutdown: ShutdownListener,
 ) {
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
-    let mut reader = RequestReader::new(read, config.read_limits);
+    let mut reader = Some(RequestReader::new(read, config.read_limits));
     let mut out = Vec::with_capacity(4096);
-    loop {
+    let max_body = config.read_limits.max_body;
+    while let Some(r) = reader.as_mut() {
         // Between requests: wait for the next one, unless idle too long or shutting down.
         // A pipelined request already buffered is taken at once.
-        let head = if reader.has_buffered() {
-            reader.next_head().await
+        let head = if r.has_buffered() {
+            r.next_head().await
         } else {
             if flush(&mut write, &mut out).await.is_err() {
                 return;
@@ -52,7 +72,7 @@ pub(crate) async fn serve<H: Handler>(
             kiln_runtime::select! {
                 biased;
                 () = shutdown.recv() => break,
-                waited = kiln_runtime::time::timeout(config.keep_alive, reader.next_head()) => match waited {
+                waited = kiln_runtime::time::timeout(config.keep_alive, r.next_head()) => match waited {
                     Ok(head) => head,
                     Err(_) => break, // idle keep-alive connection
                 },
@@ -66,40 +86,94 @@ pub(crate) async fn serve<H: Handler>(
                 break;
             }
         };
-        if head.expect_continue && head.framing != crate::h1::Framing::Length(0) {
-            // The client waits for this before sending the body. (Kiln reads every body
-            // before calling the handler for now, so the 100 is sent whenever a body is
-            // announced.)
-            out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-            if flush(&mut write, &mut out).await.is_err() {
-                return;
-            }
+        if matches!(head.framing, Framing::Length(n) if n > max_body as u64) {
+            // Refused before the handler runs: the declared size alone is over the limit.
+            error_response(&mut out, &HeadError::too_large(max_body));
+            break;
         }
-        let body = match reader.read_body(head.framing).await {
-            Ok(b) => b,
-            Err(e) => {
-                error_response(&mut out, &e);
-                break;
+
+        let slot = ReaderSlot::default();
+        let mut continue_rx = None;
+        let body = match head.framing {
+            Framing::Length(0) => Body::empty(),
+            Framing::Length(n) if !head.expect_continue && r.buffered_len() as u64 >= n => {
+                Body::from(r.take_buffered(n as usize).expect("checked buffered"))
+            }
+            framing => {
+                let continue_tx = head.expect_continue.then(|| {
+                    let (tx, rx) = kiln_runtime::sync::oneshot::channel();
+                    continue_rx = Some(rx);
+                    tx
+                });
+                let lent = reader.take().expect("reader is present in the loop");
+                Body::incoming(Incoming::new(
+                    lent,
+                    BodyState::new(framing),
+                    max_body,
+                    continue_tx,
+                    slot.clone(),
+                ))
             }
         };
         let is_head = head.method == Method::HEAD;
         let version = head.version;
         let keep_alive = head.keep_alive;
-        let mut request = Request::new(Body::from(body));
+        let mut request = Request::new(body);
         *request.method_mut() = head.method;
         *request.uri_mut() = head.uri;
         *request.version_mut() = head.version;
         *request.headers_mut() = head.headers;
         request.extensions_mut().insert(PeerAddr(peer));
-        let response = handler.call(request).await;
-        let close = !keep_alive || shutdown.is_triggered() || wants_close(&response);
-        let (parts, body) = response.into_parts();
-        let framing = BodyFraming::Sized(body.len() as u64);
-        write_response_head(&mut out, version, parts.status, &parts.headers, framing, is_head, close);
-        if !is_head && !crate::h1::status_has_no_body(parts.status) {
-            out.extend_from_slice(body.as_bytes());
+
+        let mut call = std::pin::pin!(service.call(request));
+        let response = match continue_rx.as_mut() {
+            None => call.await,
+            Some(rx) => kiln_runtime::select! {
+                biased;
+                response = &mut call => response,
+                wanted = rx => {
+                    // The handler is reading the body: tell the client to send it.
+                    if wanted.is_ok() {
+                        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        if flush(&mut write, &mut out).await.is_err() {
+                            return;
+                        }
+                    }
+                    call.await
+                }
+            },
+        };
+
+        // A body the handler dropped has given the reader back already.
+        let mut returned = if reader.is_none() { slot.take() } else { None };
+        let owed = returned.as_ref().is_some_and(|r| r.continue_owed);
+        let mut close = !keep_alive || owed || shutdown.is_triggered() || wants_close(&response);
+        // A streamed response may be the request body itself (an echo): if the client still
+        // waits for `100 Continue`, it must come before the response head.
+        let still_owed = continue_rx.as_mut().is_some_and(|rx| {
+            matches!(rx.try_recv(), Err(kiln_runtime::sync::oneshot::error::TryRecvError::Empty))
+        });
+        if still_owed && response.body().as_bytes().is_none() {
+            out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
-        if close {
+        match write_response(&mut write, &mut out, version, is_head, close, response).await {
+            Ok(closes) => close |= closes,
+            Err(_) => {
+                // Send what was produced, then cut the connection: the client sees a
+                // truncated body, never a wrong one.
+                let _ = flush(&mut write, &mut out).await;
+                return;
+            }
+        }
+        if reader.is_none() {
+            // The response may have streamed the request body itself (an echo).
+            returned = returned.or_else(|| slot.take());
+            reader = match returned {
+                Some(r) if !close => drain(r).await,
+                _ => None, // the body is still held somewhere, or failed: close
+            };
+        }
+        if close || reader.is_none() {
             break;
         }
         if out.len() >= WRITE_HIGH_WATER && flush(&mut write, &mut out).await.is_err() {
@@ -110,6 +184,95 @@ pub(crate) async fn serve<H: Handler>(
     let _ = write.shutdown().await;
 }
 
+/// The reader back from a body, after reading and discarding what the handler left unread
+/// (up to [`DRAIN_LIMIT`]); `None` if the connection cannot continue.
+async fn drain(returned: Returned) -> Option<crate::body::ConnReader> {
+    let Returned { reader, unread, continue_owed } = returned;
+    let Some(state) = unread else { return Some(reader) };
+    if continue_owed {
+        return None; // the client may or may not send the body now: close
+    }
+    let slot = ReaderSlot::default();
+    let mut rest = Body::incoming(Incoming::new(reader, state, DRAIN_LIMIT, None, slot.clone()));
+    while let Some(chunk) = rest.chunk().await {
+        chunk.ok()?;
+    }
+    drop(rest);
+    slot.take().filter(|r| r.unread.is_none()).map(|r| r.reader)
+}
+
+/// Appends the response to `out`, writing as it goes for a streamed body. Returns whether
+/// the connection must close afterwards (an HTTP/1.0 body of unknown length ends by closing).
+///
+/// # Errors
+/// The connection failed, or a streamed body failed or lied about its length: the
+/// connection must be dropped, as the client cannot tell where the response ends.
+async fn write_response(
+    write: &mut OwnedWriteHalf,
+    out: &mut Vec<u8>,
+    version: Version,
+    is_head: bool,
+    mut close: bool,
+    response: Response<Body>,
+) -> io::Result<bool> {
+    let (parts, mut body) = response.into_parts();
+    let framing = match body.size_hint() {
+        Some(n) => BodyFraming::Sized(n),
+        None if version == Version::HTTP_11 => BodyFraming::Chunked,
+        None => {
+            close = true;
+            BodyFraming::UntilClose
+        }
+    };
+    write_response_head(out, version, parts.status, &parts.headers, framing, is_head, close);
+    if is_head || crate::h1::status_has_no_body(parts.status) {
+        return Ok(close);
+    }
+    if let Some(bytes) = body.as_bytes() {
+        out.extend_from_slice(bytes);
+        return Ok(close);
+    }
+    let mut sent: u64 = 0;
+    loop {
+        // Take what is ready; before waiting for more, send what is buffered.
+        let next = match std::future::poll_fn(|cx| Poll::Ready(body.poll_chunk(cx))).await {
+            Poll::Ready(next) => next,
+            Poll::Pending => {
+                flush(write, out).await?;
+                body.chunk().await
+            }
+        };
+        let chunk = match next {
+            None => break,
+            Some(Ok(chunk)) => chunk,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "response body failed; closing the connection");
+                return Err(io::Error::other(e));
+            }
+        };
+        sent += chunk.len() as u64;
+        match framing {
+            BodyFraming::Sized(n) if sent > n => return Err(length_mismatch(n)),
+            BodyFraming::Chunked => write_chunk(out, &chunk),
+            _ => out.extend_from_slice(&chunk),
+        }
+        if out.len() >= WRITE_HIGH_WATER {
+            flush(write, out).await?;
+        }
+    }
+    match framing {
+        BodyFraming::Sized(n) if sent != n => return Err(length_mismatch(n)),
+        BodyFraming::Chunked => write_last_chunk(out),
+        _ => {}
+    }
+    Ok(close)
+}
+
+fn length_mismatch(announced: u64) -> io::Error {
+    tracing::warn!(announced, "a sized response body yielded a different length; closing the connection");
+    io::Error::other("body length differs from its announced length")
+}
+
 fn wants_close(response: &Response<Body>) -> bool {
     response
         .headers()
@@ -118,7 +281,7 @@ fn wants_close(response: &Response<Body>) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
 }
 
-async fn flush(write: &mut kiln_net::net::tcp::OwnedWriteHalf, out: &mut Vec<u8>) -> std::io::Result<()> {
+async fn flush(write: &mut OwnedWriteHalf, out: &mut Vec<u8>) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
@@ -130,8 +293,10 @@ async fn flush(write: &mut kiln_net::net::tcp::OwnedWriteHalf, out: &mut Vec<u8>
 /// Appends the response for a refused request: the status, a JSON body saying why, and
 /// `Connection: close`.
 fn error_response(out: &mut Vec<u8>, e: &HeadError) {
-    let response = crate::router::json_error(e.status, &e.reason);
-    let framing = BodyFraming::Sized(response.body().len() as u64);
-    write_response_head(out, http::Version::HTTP_11, e.status, response.headers(), framing, false, true);
-    out.extend_from_slice(response.body().as_bytes());
+    let response = crate::response::error_response(e.status, &e.reason);
+    let (parts, body) = response.into_parts();
+    let bytes = body.as_bytes().cloned().unwrap_or_default();
+    let framing = BodyFraming::Sized(bytes.len() as u64);
+    write_response_head(out, Version::HTTP_11, e.status, &parts.headers, framing, false, true);
+    out.extend_from_slice(&bytes);
 }

@@ -5,12 +5,11 @@
 //! — is to be measured against it before the choice is final (see ARCHITECTURE.md).
 
 mod conn;
-mod handler;
 
-pub use conn::{PeerAddr, WRITE_HIGH_WATER};
-pub use handler::Handler;
+pub use conn::{PeerAddr, DRAIN_LIMIT, WRITE_HIGH_WATER};
 
 use crate::h1::ReadLimits;
+use crate::Service;
 use kiln_net::net::TcpListener;
 use kiln_net::server::{serve_connections, AcceptLimits};
 use std::future::Future;
@@ -93,10 +92,11 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves `handler` until `shutdown` completes; then stops accepting, closes idle
+    /// Serves `service` (a [`Router`](crate::Router), a layered service, or an async
+    /// closure) until `shutdown` completes; then stops accepting, closes idle
     /// connections at once, lets requests in progress finish (their responses carry
     /// `Connection: close`) for up to `shutdown_grace`, and aborts what remains.
-    pub async fn serve<H: Handler>(self, handler: H, shutdown: impl Future<Output = ()>) -> ServeSummary {
+    pub async fn serve<S: Service>(self, service: S, shutdown: impl Future<Output = ()>) -> ServeSummary {
         let Server { listener, config } = self;
         let limits = AcceptLimits {
             max_connections: config.max_connections,
@@ -104,7 +104,7 @@ impl Server {
             grace: config.shutdown_grace,
         };
         let accepted = serve_connections(listener, limits, shutdown, |stream, peer, signal| {
-            conn::serve(stream, peer, handler.clone(), config, signal)
+            conn::serve(stream, peer, service.clone(), config, signal)
         })
         .await;
         ServeSummary { connections: accepted.served, forced: accepted.forced }

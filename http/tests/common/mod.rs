@@ -1,0 +1,137 @@
+//! Shared helpers for the HTTP tests: the runtime flavours, a server on a free loopback
+//! port, and raw-socket reads of responses (sized, chunked, or until close).
+#![allow(dead_code)]
+
+use kiln_http::{Server, ServerConfig, Service};
+use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
+use kiln_net::net::TcpStream;
+use kiln_runtime::sync::oneshot;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The flavours every behaviour is checked on.
+pub fn runtimes() -> Vec<kiln_runtime::runtime::Runtime> {
+    vec![
+        kiln_runtime::runtime::Builder::new_current_thread().build().unwrap(),
+        kiln_runtime::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap(),
+    ]
+}
+
+/// A server running on a free port until `stop` is sent.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub stop: oneshot::Sender<()>,
+    pub task: kiln_runtime::task::JoinHandle<kiln_http::server::ServeSummary>,
+}
+
+impl Running {
+    /// `http://127.0.0.1:port` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(self) -> kiln_http::server::ServeSummary {
+        let _ = self.stop.send(());
+        self.task.await.unwrap()
+    }
+}
+
+/// Serves `service` with `config` on 127.0.0.1:0.
+pub async fn start<S: Service>(service: S, config: ServerConfig) -> Running {
+    let server = Server::bind("127.0.0.1:0").await.unwrap().config(config);
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = kiln_runtime::spawn(server.serve(service, async move {
+        let _ = stopped.await;
+    }));
+    Running { addr, stop, task }
+}
+
+/// Sends `raw`, then reads until the server closes (bounded by 10 s).
+pub async fn exchange_until_close(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw).await.unwrap();
+    read_until_close(&mut s).await
+}
+
+/// Reads until the server closes (bounded by 10 s).
+pub async fn read_until_close(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    kiln_runtime::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("server closed in time")
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Reads one response head (through the blank line).
+pub async fn read_head(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut byte).await.unwrap(),
+            1,
+            "closed mid-head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(byte[0]);
+    }
+    String::from_utf8(buf).unwrap()
+}
+
+/// Reads one CRLF-terminated line.
+pub async fn read_line(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n") {
+        assert_eq!(
+            s.read(&mut byte).await.unwrap(),
+            1,
+            "closed mid-line: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(byte[0]);
+    }
+    buf.truncate(buf.len() - 2);
+    String::from_utf8(buf).unwrap()
+}
+
+/// Reads one chunk of a chunked body; `None` for the last chunk (trailers are not expected).
+pub async fn read_chunk(s: &mut TcpStream) -> Option<String> {
+    let size = usize::from_str_radix(&read_line(s).await, 16).expect("a hex chunk size");
+    if size == 0 {
+        assert_eq!(read_line(s).await, "", "no trailers");
+        return None;
+    }
+    let mut data = vec![0; size + 2];
+    s.read_exact(&mut data).await.unwrap();
+    assert!(data.ends_with(b"\r\n"));
+    data.truncate(size);
+    Some(String::from_utf8(data).unwrap())
+}
+
+/// Reads one response: head plus its `content-length` or chunked body (decoded).
+pub async fn read_response(s: &mut TcpStream) -> String {
+    let head = read_head(s).await;
+    if head.contains("\r\ntransfer-encoding: chunked\r\n") {
+        let mut body = String::new();
+        while let Some(chunk) = read_chunk(s).await {
+            body.push_str(&chunk);
+        }
+        return head + &body;
+    }
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).await.unwrap();
+    head + &String::from_utf8(body).unwrap()
+}
+
+/// The body of a raw response text.
+pub fn body_of(response: &str) -> &str {
+    &response[response.find("\r\n\r\n").expect("a complete head") + 4..]
+}
