@@ -12,36 +12,38 @@
 #[path = "support/args.rs"]
 mod args;
 
-use kiln::http::http::header::{HeaderValue, CONTENT_TYPE};
-use kiln::http::http::{Method, Request, Response, StatusCode};
-use kiln::http::{Body, Server};
+use kiln::http::extract::Json;
+use kiln::http::http::header::CONTENT_TYPE;
+use kiln::http::http::{HeaderMap, Response};
+use kiln::http::router::{get, post};
+use kiln::http::{Body, Router, Server};
 
 const USAGE: &str = "usage: http_hello [--port N]   (default: $PORT or 8080)";
 
-async fn hello(req: Request<Body>) -> Response<Body> {
-    let (content_type, body, status) = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/plaintext") => ("text/plain", Body::from("Hello, World!"), StatusCode::OK),
-        (&Method::GET, "/json") => {
-            ("application/json", Body::from(r#"{"message":"Hello, World!"}"#), StatusCode::OK)
-        }
-        (&Method::POST, "/echo") => {
-            let ct = req.headers().get(CONTENT_TYPE).cloned();
-            let mut response = Response::new(req.into_body());
-            if let Some(ct) = ct {
-                response.headers_mut().insert(CONTENT_TYPE, ct);
-            }
-            return response;
-        }
-        _ => (
-            "application/json",
-            Body::from(r#"{"error":{"status":404,"message":"no such route"}}"#),
-            StatusCode::NOT_FOUND,
-        ),
-    };
+#[derive(serde::Serialize)]
+struct Message {
+    message: &'static str,
+}
+
+async fn plaintext() -> &'static str {
+    "Hello, World!"
+}
+
+async fn json() -> Json<Message> {
+    Json(Message { message: "Hello, World!" })
+}
+
+/// The request body back, with the request's content type.
+async fn echo(headers: HeaderMap, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
-    *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(ct) = headers.get(CONTENT_TYPE) {
+        response.headers_mut().insert(CONTENT_TYPE, ct.clone());
+    }
     response
+}
+
+fn app() -> Router {
+    Router::new().route("/plaintext", get(plaintext)).route("/json", get(json)).route("/echo", post(echo))
 }
 
 #[kiln::main]
@@ -59,7 +61,7 @@ async fn main() {
     println!("http_hello: listening on http://{addr}");
     println!("http_hello: try `curl -i http://{addr}/plaintext` (also /json, POST /echo); Ctrl+C to stop");
     let summary = server
-        .serve(hello, async {
+        .serve(app(), async {
             if let Err(e) = kiln::shutdown::terminate_signal().await {
                 eprintln!("http_hello: cannot listen for signals ({e})");
                 std::future::pending::<()>().await;
