@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | runtime | `kiln-runtime` | executor, reactor, timers, tasks, signals |
 //! | net | `kiln-net` | TCP/UDP/Unix sockets, async IO traits, framing, echo and chat servers |
-//! | http | `kiln-http` | HTTP/1.1 parsing, server, router, client (extractors and middleware in progress) |
+//! | http | `kiln-http` | HTTP/1.1 parsing, server, router, extractors, middleware, client |
 //! | app | `kiln-app` | the service (planned) |
 //!
 //! ```
@@ -26,7 +26,7 @@ pub use kiln_runtime::io as reactor;
 
 pub use kiln_net::{chat, echo, frame, io, net, shutdown};
 
-/// HTTP/1.1 (in progress): [`http::Server`], [`http::Router`], [`http::Client`], the wire format in [`http::h1`].
+/// HTTP/1.1: [`http::Server`], [`http::Router`], [`http::extract`], [`http::middleware`], [`http::Client`], the wire format in [`http::h1`].
 pub use kiln_http as http;
 
 #[doc(hidden)]

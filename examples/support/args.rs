@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 pub struct Args {
-    values: HashMap<String, String>,
+    values: HashMap<String, Vec<String>>,
     switches: Vec<String>,
     usage: &'static str,
 }
@@ -23,7 +23,7 @@ impl Args {
                 std::process::exit(0);
             } else if with_value.contains(&flag.as_str()) {
                 let Some(v) = it.next() else { args.fail(&format!("{flag} needs a value")) };
-                args.values.insert(flag, v);
+                args.values.entry(flag).or_default().push(v);
             } else if switches.contains(&flag.as_str()) {
                 args.switches.push(flag);
             } else {
@@ -33,14 +33,19 @@ impl Args {
         args
     }
 
-    /// The value of `flag` parsed as `T`, or `default`.
+    /// The value of `flag` (the last one, if repeated) parsed as `T`, or `default`.
     pub fn get<T: FromStr>(&self, flag: &str, default: T) -> T {
-        match self.values.get(flag) {
+        match self.values.get(flag).and_then(|v| v.last()) {
             None => default,
             Some(v) => {
                 v.parse().unwrap_or_else(|_| self.fail(&format!("{flag}: {v:?} is not a valid value")))
             }
         }
+    }
+
+    /// Every value given for a repeatable `flag`, in order.
+    pub fn all(&self, flag: &str) -> Vec<String> {
+        self.values.get(flag).cloned().unwrap_or_default()
     }
 
     pub fn has(&self, switch: &str) -> bool {

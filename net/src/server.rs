@@ -33,6 +33,8 @@ pub struct AcceptSummary {
     pub served: u64,
     /// Connections turned away by the limit.
     pub rejected: u64,
+    /// Connection tasks still open when shutdown began (what the grace period waited for).
+    pub open_at_shutdown: usize,
     /// Connection tasks still running when the grace period ended, and so aborted.
     pub forced: usize,
 }
@@ -83,6 +85,8 @@ where
         }
     }
     drop(listener);
+    while tasks.try_join_next().is_some() {} // finished ones are not waited for
+    summary.open_at_shutdown = tasks.len();
     // Tasks see the signal (or ignore it and simply finish); `wait` returns once every one
     // has dropped its listener.
     if !signal.wait(limits.grace).await {

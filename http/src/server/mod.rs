@@ -58,6 +58,9 @@ impl Default for ServerConfig {
 pub struct ServeSummary {
     /// Connections accepted.
     pub connections: u64,
+    /// Connections open when shutdown began: what the grace period waited for (idle
+    /// keep-alive connections among them close at once).
+    pub open_at_shutdown: usize,
     /// Connections still busy when the grace period ended, and so closed by force.
     pub forced: usize,
 }
@@ -103,10 +106,28 @@ impl Server {
             full_message: SERVICE_UNAVAILABLE,
             grace: config.shutdown_grace,
         };
+        let grace = config.shutdown_grace;
+        let shutdown = async move {
+            shutdown.await;
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "shutdown: stopped accepting; requests in flight may finish"
+            );
+        };
         let accepted = serve_connections(listener, limits, shutdown, |stream, peer, signal| {
             conn::serve(stream, peer, service.clone(), config, signal)
         })
         .await;
-        ServeSummary { connections: accepted.served, forced: accepted.forced }
+        tracing::info!(
+            waited_for = accepted.open_at_shutdown,
+            forced = accepted.forced,
+            served = accepted.served,
+            "shutdown: complete"
+        );
+        ServeSummary {
+            connections: accepted.served,
+            open_at_shutdown: accepted.open_at_shutdown,
+            forced: accepted.forced,
+        }
     }
 }
