@@ -1,7 +1,7 @@
 //! The axum baseline for `http_hello`: the same three routes on axum 0.8 (its router,
 //! extractors and `axum::serve`, as an axum user would write them) and Tokio with two
 //! workers. Used by `scripts/bench-http.sh`; not part of Kiln (axum and Tokio are
-//! dev-dependencies only).
+//! dev-dependencies only). The app is in `support/hello_apps.rs`.
 //!
 //! ```text
 //! cargo run --release --example baseline_axum_hello -- --port 8082
@@ -9,34 +9,8 @@
 
 #[path = "support/args.rs"]
 mod args;
-
-use axum::body::Bytes;
-use axum::http::header::CONTENT_TYPE;
-use axum::http::HeaderMap;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-
-#[derive(serde::Serialize)]
-struct Message {
-    message: &'static str,
-}
-
-async fn plaintext() -> &'static str {
-    "Hello, World!"
-}
-
-async fn json() -> Json<Message> {
-    Json(Message { message: "Hello, World!" })
-}
-
-async fn echo(headers: HeaderMap, body: Bytes) -> impl IntoResponse {
-    let mut out = HeaderMap::new();
-    if let Some(ct) = headers.get(CONTENT_TYPE) {
-        out.insert(CONTENT_TYPE, ct.clone());
-    }
-    (out, body)
-}
+#[path = "support/hello_apps.rs"]
+mod hello_apps;
 
 fn main() {
     let args = args::Args::parse("usage: baseline_axum_hello [--port N]", &["--port"], &[]);
@@ -45,12 +19,8 @@ fn main() {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
     rt.block_on(async move {
-        let app = Router::new()
-            .route("/plaintext", get(plaintext))
-            .route("/json", get(json))
-            .route("/echo", post(echo));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         println!("baseline_axum_hello: listening on http://{}", listener.local_addr().unwrap());
-        axum::serve(listener, app).await.unwrap();
+        axum::serve(listener, hello_apps::axum_app::app()).await.unwrap();
     });
 }

@@ -8,46 +8,30 @@
 //! curl -i -H 'content-type: text/plain' --data 'hi' http://127.0.0.1:8080/echo
 //! ```
 //! Ctrl+C (or `kill <pid>`) stops accepting, lets requests in flight finish, and exits 0.
+//! `KILN_BENCH_WORKERS=N` sets the worker threads (default: one per CPU), as for the
+//! baselines.
 
 #[path = "support/args.rs"]
 mod args;
 
-use kiln::http::extract::Json;
-use kiln::http::http::header::CONTENT_TYPE;
-use kiln::http::http::{HeaderMap, Response};
-use kiln::http::router::{get, post};
-use kiln::http::{Body, Router, Server};
+#[path = "support/hello_apps.rs"]
+mod hello_apps;
+
+use kiln::http::Server;
 
 const USAGE: &str = "usage: http_hello [--port N]   (default: $PORT or 8080)";
 
-#[derive(serde::Serialize)]
-struct Message {
-    message: &'static str,
-}
-
-async fn plaintext() -> &'static str {
-    "Hello, World!"
-}
-
-async fn json() -> Json<Message> {
-    Json(Message { message: "Hello, World!" })
-}
-
-/// The request body back, with the request's content type.
-async fn echo(headers: HeaderMap, body: Body) -> Response<Body> {
-    let mut response = Response::new(body);
-    if let Some(ct) = headers.get(CONTENT_TYPE) {
-        response.headers_mut().insert(CONTENT_TYPE, ct.clone());
+fn main() {
+    // Worker threads: KILN_BENCH_WORKERS (as the baselines read it), else one per CPU.
+    let workers = std::env::var("KILN_BENCH_WORKERS").ok().and_then(|s| s.parse().ok());
+    let mut builder = kiln::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
     }
-    response
+    builder.build().expect("the runtime starts").block_on(serve());
 }
 
-fn app() -> Router {
-    Router::new().route("/plaintext", get(plaintext)).route("/json", get(json)).route("/echo", post(echo))
-}
-
-#[kiln::main]
-async fn main() {
+async fn serve() {
     let args = args::Args::parse(USAGE, &["--port"], &[]);
     let default_port = match std::env::var("PORT") {
         Ok(p) => p.parse().unwrap_or_else(|_| args.fail(&format!("PORT={p:?} is not a port number"))),
@@ -61,7 +45,7 @@ async fn main() {
     println!("http_hello: listening on http://{addr}");
     println!("http_hello: try `curl -i http://{addr}/plaintext` (also /json, POST /echo); Ctrl+C to stop");
     let summary = server
-        .serve(app(), async {
+        .serve(hello_apps::kiln_app::app(), async {
             if let Err(e) = kiln::shutdown::terminate_signal().await {
                 eprintln!("http_hello: cannot listen for signals ({e})");
                 std::future::pending::<()>().await;

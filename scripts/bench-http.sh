@@ -4,13 +4,21 @@
 # other in one run: /plaintext (64 connections), /plaintext with pipeline depth 16, /json.
 # Prints requests/s, p50 and p99 latency, and the ratios.
 #
-# Usage: scripts/bench-http.sh [SECONDS]   (default 10 per workload)
-# Installs wrk with apt-get when it is missing. Both servers use 2 worker threads
-# (KILN_BENCH_WORKERS to change); wrk uses 2 threads and 64 connections.
+# Usage: scripts/bench-http.sh [SECONDS]   (default 10 per workload; ROUNDS=3 rounds, each
+# running every server in turn, and the table reports medians over the rounds)
+# Installs wrk with apt-get when it is missing. The machine's CPUs are split in two halves
+# with taskset: the server gets the first half (and as many worker threads:
+# KILN_BENCH_WORKERS to change), wrk the second half (as many threads) with 64 connections.
+# Without the split, wrk and the server fight over the same cores and the ratios are noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-workers=${KILN_BENCH_WORKERS:-2}
+cpus=$(nproc)
+half=$(( cpus > 1 ? cpus / 2 : 1 ))
+server_cpus="0-$((half - 1))"
+client_cpus="$(( cpus > 1 ? half : 0 ))-$((cpus - 1))"
+workers=${KILN_BENCH_WORKERS:-$half}
+wrk_threads=$(( cpus - half > 0 ? cpus - half : 1 ))
 if ! command -v wrk >/dev/null 2>&1; then
     echo "installing wrk" >&2
     if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi
@@ -19,9 +27,9 @@ cargo build --release --example http_hello --example baseline_hyper_hello --exam
 
 run_server() { # name port -> pid
     case $1 in
-        kiln) ./target/release/examples/http_hello --port "$2" >/dev/null & ;;
-        hyper) KILN_BENCH_WORKERS=$workers ./target/release/examples/baseline_hyper_hello --port "$2" >/dev/null & ;;
-        axum) KILN_BENCH_WORKERS=$workers ./target/release/examples/baseline_axum_hello --port "$2" >/dev/null & ;;
+        kiln) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/http_hello --port "$2" >/dev/null & ;;
+        hyper) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/baseline_hyper_hello --port "$2" >/dev/null & ;;
+        axum) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/baseline_axum_hello --port "$2" >/dev/null & ;;
     esac
     echo $!
 }
@@ -30,32 +38,49 @@ measure() { # port path [lua-args] -> "rps p50 p99"
     local port=$1 path=$2 depth=${3:-}
     local extra=()
     [ -n "$depth" ] && extra=(-s scripts/wrk/pipeline.lua)
-    wrk -t2 -c64 -d"${secs}s" --latency "${extra[@]}" "http://127.0.0.1:${port}${path}" ${depth:+-- $depth} \
+    taskset -c "$client_cpus" wrk -t"$wrk_threads" -c64 -d"${secs}s" --latency "${extra[@]}" "http://127.0.0.1:${port}${path}" ${depth:+-- $depth} \
         | awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}'
 }
 
-declare -A result
+rounds=${ROUNDS:-3}
+echo "server: CPUs $server_cpus, $workers worker thread(s); wrk: CPUs $client_cpus, $wrk_threads thread(s), 64 connections, ${secs} s per workload, $rounds rounds" >&2
+results=$(mktemp)
 port=18090
-for server in kiln hyper axum; do
-    pid=$(run_server $server $port)
-    sleep 1
-    for w in "plaintext:/plaintext:" "pipelined16:/plaintext:16" "json:/json:"; do
-        IFS=: read -r name path depth <<<"$w"
-        result[$server.$name]=$(measure $port "$path" "$depth")
-        echo "$server $name: ${result[$server.$name]}" >&2
+for round in $(seq 1 "$rounds"); do
+    for server in kiln hyper axum; do
+        pid=$(run_server $server $port)
+        sleep 1
+        for w in "plaintext:/plaintext:" "pipelined16:/plaintext:16" "json:/json:"; do
+            IFS=: read -r name path depth <<<"$w"
+            line="$round $server $name $(measure $port "$path" "$depth")"
+            echo "$line" >&2
+            echo "$line" >>"$results"
+        done
+        kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+        port=$((port + 1))
     done
-    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-    port=$((port + 1))
 done
 
-echo
-echo "| workload | kiln req/s | hyper req/s | axum req/s | kiln ÷ hyper | kiln ÷ axum | p50 / p99 kiln · hyper · axum |"
-echo "|---|---:|---:|---:|---:|---:|---|"
-for name in plaintext pipelined16 json; do
-    read -r krps kp50 kp99 <<<"${result[kiln.$name]}"
-    read -r hrps hp50 hp99 <<<"${result[hyper.$name]}"
-    read -r arps ap50 ap99 <<<"${result[axum.$name]}"
-    rh=$(python3 -c "print(f'{$krps / $hrps:.2f}')")
-    ra=$(python3 -c "print(f'{$krps / $arps:.2f}')")
-    echo "| $name | $krps | $hrps | $arps | **$rh** | **$ra** | $kp50 / $kp99 · $hp50 / $hp99 · $ap50 / $ap99 |"
-done
+# Median requests/s per server and workload over the rounds (latencies: from the round with
+# the median throughput), and the ratios of the medians.
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+def med(server, name):
+    runs = sorted((float(r[3]), r[4], r[5]) for r in rows if r[1] == server and r[2] == name)
+    return runs[(len(runs) - 1) // 2], [x[0] for x in runs]
+print()
+print("| workload | kiln req/s | hyper req/s | axum req/s | **kiln ÷ hyper** | **kiln ÷ axum** | kiln ÷ hyper per round | p50 / p99 kiln · hyper · axum |")
+print("|---|---:|---:|---:|---:|---:|---|---|")
+for name in ("plaintext", "pipelined16", "json"):
+    (k, kp50, kp99), _ = med("kiln", name)
+    (h, hp50, hp99), _ = med("hyper", name)
+    (a, ap50, ap99), _ = med("axum", name)
+    per = " / ".join(
+        f"{float(kr[3]) / float(hr[3]):.2f}"
+        for kr in rows if kr[1] == "kiln" and kr[2] == name
+        for hr in rows if hr[1] == "hyper" and hr[2] == name and hr[0] == kr[0]
+    )
+    print(f"| {name} | {k:.0f} | {h:.0f} | {a:.0f} | **{k / h:.2f}** | **{k / a:.2f}** | {per} | {kp50} / {kp99} · {hp50} / {hp99} · {ap50} / {ap99} |")
+PY
+rm -f "$results"

@@ -187,7 +187,8 @@ fn parse_pattern(pattern: &str) -> Vec<Segment> {
         .collect()
 }
 
-/// Path parameters of the matched route, in the request's extensions.
+/// Path parameters of the matched route, in the request's extensions (absent when the route
+/// has none).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PathParams(pub Vec<(String, String)>);
 
@@ -214,29 +215,36 @@ impl<S> Clone for Route<S> {
 }
 
 impl<S> Route<S> {
-    /// The parameters if `path` matches.
-    fn matches(&self, path: &[&str]) -> Option<Vec<(String, String)>> {
+    /// The parameters if `path` (without its leading `/`) matches. Walks the path's
+    /// segments lazily: no allocation unless the route has parameters.
+    fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
         let mut params = Vec::new();
-        for (i, seg) in self.segments.iter().enumerate() {
+        let mut rest = Some(path); // None once every segment is consumed
+        for seg in &self.segments {
+            if let Segment::Wildcard(name) = seg {
+                // A wildcard takes the rest of the path, and there must be a rest.
+                let tail = rest.filter(|r| !r.is_empty())?;
+                params.push((name.clone(), tail.to_owned()));
+                return Some(params);
+            }
+            let current = rest?;
+            let (part, after) = match current.split_once('/') {
+                Some((part, after)) => (part, Some(after)),
+                None => (current, None),
+            };
+            rest = after;
             match seg {
-                Segment::Wildcard(name) => {
-                    // A wildcard takes the rest of the path, and there must be a rest.
-                    let rest = path.get(i..).map(|rest| rest.join("/")).filter(|r| !r.is_empty())?;
-                    params.push((name.clone(), rest));
-                    return Some(params);
-                }
-                Segment::Static(s) => {
-                    if path.get(i) != Some(&s.as_str()) {
+                Segment::Static(s) if s != part => return None,
+                Segment::Param(name) => {
+                    if part.is_empty() {
                         return None;
                     }
+                    params.push((name.clone(), part.to_owned()));
                 }
-                Segment::Param(name) => {
-                    let value = path.get(i).filter(|v| !v.is_empty())?;
-                    params.push((name.clone(), (*value).to_owned()));
-                }
+                _ => {}
             }
         }
-        (path.len() == self.segments.len()).then_some(params)
+        rest.is_none().then_some(params)
     }
 }
 
@@ -379,13 +387,16 @@ impl<S: 'static> Router<S> {
 
     fn dispatch(&self, mut request: Request<Body>, state: S) -> BoxFuture {
         let path = request.uri().path();
-        let parts: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+        let path = path.strip_prefix('/').unwrap_or(path);
         let mut allowed: Option<String> = None;
         for route in self.routes.iter() {
-            let Some(params) = route.matches(&parts) else { continue };
+            let Some(params) = route.matches(path) else { continue };
             match route.methods.find(request.method()) {
                 Some(handler) => {
-                    request.extensions_mut().insert(PathParams(params));
+                    if !params.is_empty() {
+                        // (Skipped when empty: an extension insert allocates.)
+                        request.extensions_mut().insert(PathParams(params));
+                    }
                     return handler(request, state);
                 }
                 None => {

@@ -215,3 +215,29 @@ fn connections_past_the_limit_get_503_and_a_close() {
         });
     }
 }
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_and_a_busy_one_is_not() {
+    for rt in runtimes() {
+        rt.block_on(async {
+            let server =
+                start_app(ServerConfig { keep_alive: Duration::from_millis(300), ..ServerConfig::default() })
+                    .await;
+            let mut s = TcpStream::connect(server.addr).await.unwrap();
+            // A request that takes as long as the keep-alive period must not count as idle
+            // time: the next request on the connection is still served.
+            s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            assert!(read_response(&mut s).await.ends_with("slow done"));
+            for i in 0..3 {
+                kiln_runtime::time::sleep(Duration::from_millis(50)).await; // well under the limit
+                s.write_all(format!("GET /n{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+                assert!(read_response(&mut s).await.ends_with(&format!("hello /n{i}")));
+            }
+            // Then silence: the server closes the connection without a response.
+            let rest = common::read_until_close(&mut s).await;
+            assert!(rest.is_empty(), "{rest}");
+            server.stop.send(()).unwrap();
+            server.task.await.unwrap();
+        });
+    }
+}

@@ -118,7 +118,7 @@ impl<S: Sync> FromRequestParts<S> for PeerAddr {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<PeerAddr, Problem> {
-        parts.extensions.get::<PeerAddr>().copied().ok_or_else(|| {
+        PeerAddr::of(&parts.extensions).ok_or_else(|| {
             Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
                 .detail("no peer address: not served by kiln_http::Server")
         })

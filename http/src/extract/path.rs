@@ -26,7 +26,7 @@ impl<S: Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
         let bad = |detail: String| Problem::new(StatusCode::BAD_REQUEST).detail(detail);
         let Some(params) = parts.extensions.get::<PathParams>() else {
             return Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
-                .detail("Path<_> used on a request no route matched"));
+                .detail("Path<_> used on a route without parameters"));
         };
         let mut decoded = Vec::with_capacity(params.0.len());
         for (name, raw) in &params.0 {

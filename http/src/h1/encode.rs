@@ -10,7 +10,7 @@
 //!   bytes, though HEAD keeps the `Content-Length` GET would have;
 //! - `Date` and `Server` are added, and `Connection: close` when the connection will close.
 
-use http::header::{HeaderMap, CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
+use http::header::{HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
 use http::{StatusCode, Version};
 
 /// The `Server` header value Kiln sends.
@@ -35,7 +35,8 @@ pub fn status_has_no_body(status: StatusCode) -> bool {
 /// Appends a response head to `out`.
 ///
 /// `framing` describes the body the handler produced; for statuses without a body no framing
-/// header is written (except `Content-Length` for HEAD, which reports GET's length).
+/// header is written (except `Content-Length` for HEAD, which reports GET's length). `date`
+/// is [`crate::date::now`], passed in so a batch of pipelined responses reads the clock once.
 #[allow(clippy::too_many_arguments)]
 pub fn write_response_head(
     out: &mut Vec<u8>,
@@ -45,6 +46,7 @@ pub fn write_response_head(
     framing: BodyFraming,
     is_head: bool,
     close: bool,
+    date: &HeaderValue,
 ) {
     out.extend_from_slice(if version == Version::HTTP_10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
     out.extend_from_slice(status.as_str().as_bytes());
@@ -62,7 +64,7 @@ pub fn write_response_head(
     }
     if !headers.contains_key(DATE) {
         out.extend_from_slice(b"date: ");
-        out.extend_from_slice(crate::date::now().as_bytes());
+        out.extend_from_slice(date.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if !headers.contains_key(SERVER) {
@@ -125,7 +127,6 @@ pub fn write_last_chunk(out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn head(
         status: StatusCode,
@@ -138,7 +139,16 @@ mod tests {
         headers.insert("content-type", HeaderValue::from_static("text/plain"));
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999")); // a handler's wrong guess
         let mut out = Vec::new();
-        write_response_head(&mut out, version, status, &headers, framing, is_head, close);
+        write_response_head(
+            &mut out,
+            version,
+            status,
+            &headers,
+            framing,
+            is_head,
+            close,
+            &crate::date::now(),
+        );
         String::from_utf8(out).unwrap()
     }
 

@@ -68,34 +68,37 @@ pub struct FullRequest {
 #[derive(Debug)]
 pub struct RequestReader<R> {
     io: R,
-    /// `buf[pos..]` is received and not yet consumed. Consuming only moves `pos`, so taking
-    /// one of several pipelined requests does not shift the others; the buffer is compacted
-    /// when more must be read.
+    /// `buf[pos..end]` is received and not yet consumed. Consuming only moves `pos`, so
+    /// taking one of several pipelined requests does not shift the others; the bytes are
+    /// moved to the front when more must be read. `buf` is initialised once and only grows
+    /// (zeroing just the new part): re-zeroing a read buffer before every read cost 5% of a
+    /// busy server's CPU.
     buf: Vec<u8>,
     pos: usize,
+    end: usize,
     limits: ReadLimits,
 }
 
 impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// A reader over `io` with `limits`.
     pub fn new(io: R, limits: ReadLimits) -> RequestReader<R> {
-        RequestReader { io, buf: Vec::with_capacity(READ_CHUNK), pos: 0, limits }
+        RequestReader { io, buf: vec![0; READ_CHUNK], pos: 0, end: 0, limits }
     }
 
     /// True if bytes of a next request are already buffered (a pipelined request).
     pub fn has_buffered(&self) -> bool {
-        self.pos < self.buf.len()
+        self.pos < self.end
     }
 
     fn pending(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[self.pos..self.end]
     }
 
     fn consume(&mut self, n: usize) {
         self.pos += n;
-        if self.pos == self.buf.len() {
-            self.buf.clear();
+        if self.pos == self.end {
             self.pos = 0;
+            self.end = 0;
         }
     }
 
@@ -157,20 +160,24 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     }
 
     /// Reads more bytes into the buffer; returns how many (0 at end of stream).
-    /// Cancel-safe: the buffer is grown and trimmed back within one poll, so a dropped
-    /// `fill` leaves it exactly as it found it.
+    /// Cancel-safe: bytes are only added by a completed read, so a dropped `fill` leaves the
+    /// received data exactly as it was.
     async fn fill(&mut self) -> Result<usize, HeadError> {
         if self.pos > 0 {
-            self.buf.drain(..self.pos);
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
         }
+        if self.buf.len() - self.end < READ_CHUNK / 4 {
+            // Little room left: grow (a head or body piece bigger than the buffer so far;
+            // the head limits bound how far).
+            self.buf.resize(self.buf.len() + READ_CHUNK, 0);
+        }
         std::future::poll_fn(|cx| {
-            let start = self.buf.len();
-            self.buf.resize(start + READ_CHUNK, 0);
-            let mut rb = ReadBuf::new(&mut self.buf[start..]);
+            let mut rb = ReadBuf::new(&mut self.buf[self.end..]);
             let polled = Pin::new(&mut self.io).poll_read(cx, &mut rb);
             let n = rb.filled().len();
-            self.buf.truncate(start + n);
+            self.end += n;
             polled.map(|r| {
                 r.map(|()| n).map_err(|e| HeadError {
                     status: StatusCode::BAD_REQUEST,
@@ -220,7 +227,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
                 }
                 BodyState::Chunked(decoder) => {
                     let step = decoder
-                        .decode(&self.buf[self.pos..])
+                        .decode(&self.buf[self.pos..self.end])
                         .map_err(|e| HeadError { status: StatusCode::BAD_REQUEST, reason: e.to_string() })?;
                     let data = step.data.map(Bytes::copy_from_slice);
                     let (used, done) = (step.consumed, step.done);
@@ -249,7 +256,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
 
     /// Bytes buffered and not yet consumed.
     pub(crate) fn buffered_len(&self) -> usize {
-        self.buf.len() - self.pos
+        self.end - self.pos
     }
 
     /// The limits this reader enforces.

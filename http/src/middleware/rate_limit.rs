@@ -151,10 +151,8 @@ impl<S: Service> Service for RateLimit<S> {
     #[allow(clippy::manual_async_fn)] // an `async fn` here would not promise `Send`
     fn call(&self, request: Request<Body>) -> impl Future<Output = Response<Body>> + Send {
         async move {
-            let client = request
-                .extensions()
-                .get::<PeerAddr>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
+            let client =
+                PeerAddr::of(request.extensions()).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
             let limiter = &self.limiter;
             let decision = limiter.check(client, Instant::now());
             let mut response = if decision.allowed {

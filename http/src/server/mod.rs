@@ -5,8 +5,10 @@
 //! — is to be measured against it before the choice is final (see ARCHITECTURE.md).
 
 mod conn;
+mod peer;
 
-pub use conn::{PeerAddr, DRAIN_LIMIT, WRITE_HIGH_WATER};
+pub use conn::{DRAIN_LIMIT, WRITE_HIGH_WATER};
+pub use peer::PeerAddr;
 
 use crate::h1::ReadLimits;
 use crate::Service;
