@@ -53,7 +53,7 @@ fn start_servers() -> Servers {
         let a = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addrs = (h.local_addr().unwrap(), a.local_addr().unwrap());
         tokio::spawn(hello_apps::hyper_app::serve(h));
-        tokio::spawn(async move { axum::serve(a, hello_apps::axum_app::app()).await });
+        tokio::spawn(hello_apps::axum_app::serve(a));
         addrs
     });
     Servers { kiln, hyper, axum, _kiln_rt: kiln_rt, _tokio_rt: tokio_rt }

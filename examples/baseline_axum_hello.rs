@@ -21,6 +21,6 @@ fn main() {
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         println!("baseline_axum_hello: listening on http://{}", listener.local_addr().unwrap());
-        axum::serve(listener, hello_apps::axum_app::app()).await.unwrap();
+        hello_apps::axum_app::serve(listener).await;
     });
 }

@@ -9,7 +9,8 @@
 //! ```
 //! Ctrl+C (or `kill <pid>`) stops accepting, lets requests in flight finish, and exits 0.
 //! `KILN_BENCH_WORKERS=N` sets the worker threads (default: one per CPU), as for the
-//! baselines.
+//! baselines. `--per-core` runs the per-core model instead of the work-stealing one (one
+//! current-thread runtime and one `SO_REUSEPORT` listener per thread), to compare the two.
 
 #[path = "support/args.rs"]
 mod args;
@@ -19,25 +20,84 @@ mod hello_apps;
 
 use kiln::http::Server;
 
-const USAGE: &str = "usage: http_hello [--port N]   (default: $PORT or 8080)";
+const USAGE: &str = "usage: http_hello [--port N] [--per-core]   (port default: $PORT or 8080)";
 
 fn main() {
+    let args = args::Args::parse(USAGE, &["--port"], &["--per-core"]);
     // Worker threads: KILN_BENCH_WORKERS (as the baselines read it), else one per CPU.
-    let workers = std::env::var("KILN_BENCH_WORKERS").ok().and_then(|s| s.parse().ok());
-    let mut builder = kiln::runtime::Builder::new_multi_thread();
-    if let Some(n) = workers {
-        builder.worker_threads(n);
+    let workers = std::env::var("KILN_BENCH_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if args.has("--per-core") {
+        per_core(&args, workers);
+        return;
     }
-    builder.build().expect("the runtime starts").block_on(serve());
+    let rt = kiln::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .build()
+        .expect("the runtime starts");
+    rt.block_on(serve(args));
 }
 
-async fn serve() {
-    let args = args::Args::parse(USAGE, &["--port"], &[]);
+fn port(args: &args::Args) -> u16 {
     let default_port = match std::env::var("PORT") {
         Ok(p) => p.parse().unwrap_or_else(|_| args.fail(&format!("PORT={p:?} is not a port number"))),
         Err(_) => 8080u16,
     };
-    let port: u16 = args.get("--port", default_port);
+    args.get("--port", default_port)
+}
+
+/// The per-core model: one thread per core, each with a current-thread runtime and its own
+/// listener on the same port (`SO_REUSEPORT`: the kernel spreads connections over them).
+/// No work stealing, no cross-thread wake-ups; a busy core cannot hand work to an idle one.
+fn per_core(args: &args::Args, threads: usize) {
+    let port = port(args);
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let (stop_tx, stop_rx) = kiln::sync::watch::channel(false);
+    let mut bound = addr;
+    let mut handles = Vec::new();
+    for _ in 0..threads {
+        let socket = kiln::net::TcpSocket::new_v4().and_then(|s| {
+            s.set_reuseaddr(true)?;
+            s.set_reuseport(true)?;
+            s.bind(bound)?;
+            Ok(s)
+        });
+        let socket = socket.unwrap_or_else(|e| args.fail(&format!("cannot listen on {bound}: {e}")));
+        bound = socket.local_addr().expect("bound"); // port 0: the others join the chosen port
+        let mut stop = stop_rx.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        handles.push(std::thread::spawn(move || {
+            let rt = kiln::runtime::Builder::new_current_thread().build().expect("the runtime starts");
+            rt.block_on(async move {
+                let listener = socket.listen(1024).expect("listen");
+                let _ = ready_tx.send(());
+                Server::from_listener(listener)
+                    .serve(hello_apps::kiln_app::app(), async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        }));
+        ready_rx.recv().expect("the thread starts");
+    }
+    println!("http_hello: listening on http://{bound} ({threads} threads, one listener each, SO_REUSEPORT)");
+    let rt = kiln::runtime::Builder::new_current_thread().build().expect("the runtime starts");
+    rt.block_on(async {
+        if let Err(e) = kiln::shutdown::terminate_signal().await {
+            eprintln!("http_hello: cannot listen for signals ({e})");
+            std::future::pending::<()>().await;
+        }
+    });
+    println!("http_hello: shutting down; requests in flight may finish");
+    let _ = stop_tx.send(true);
+    let connections: u64 = handles.into_iter().map(|h| h.join().expect("a server thread").connections).sum();
+    println!("http_hello: done. {connections} connections");
+}
+
+async fn serve(args: args::Args) {
+    let port = port(&args);
     let server = Server::bind(("127.0.0.1", port))
         .await
         .unwrap_or_else(|e| args.fail(&format!("cannot listen on port {port}: {e}")));

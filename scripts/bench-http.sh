@@ -4,6 +4,7 @@
 # other in one run: /plaintext (64 connections), /plaintext with pipeline depth 16, /json.
 # Prints requests/s, p50 and p99 latency, and the ratios.
 #
+# PER_CORE=1 adds Kiln's per-core model (`http_hello --per-core`) as a fourth server.
 # Usage: scripts/bench-http.sh [SECONDS]   (default 10 per workload; ROUNDS=3 rounds, each
 # running every server in turn, and the table reports medians over the rounds)
 # Installs wrk with apt-get when it is missing. The machine's CPUs are split in two halves
@@ -27,6 +28,7 @@ cargo build --release --example http_hello --example baseline_hyper_hello --exam
 
 run_server() { # name port -> pid
     case $1 in
+        kiln-percore) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/http_hello --per-core --port "$2" >/dev/null & ;;
         kiln) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/http_hello --port "$2" >/dev/null & ;;
         hyper) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/baseline_hyper_hello --port "$2" >/dev/null & ;;
         axum) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/baseline_axum_hello --port "$2" >/dev/null & ;;
@@ -43,11 +45,13 @@ measure() { # port path [lua-args] -> "rps p50 p99"
 }
 
 rounds=${ROUNDS:-3}
+servers=(kiln hyper axum)
+[ -n "${PER_CORE:-}" ] && servers+=(kiln-percore)
 echo "server: CPUs $server_cpus, $workers worker thread(s); wrk: CPUs $client_cpus, $wrk_threads thread(s), 64 connections, ${secs} s per workload, $rounds rounds" >&2
 results=$(mktemp)
 port=18090
 for round in $(seq 1 "$rounds"); do
-    for server in kiln hyper axum; do
+    for server in "${servers[@]}"; do
         pid=$(run_server $server $port)
         sleep 1
         for w in "plaintext:/plaintext:" "pipelined16:/plaintext:16" "json:/json:"; do
@@ -82,5 +86,15 @@ for name in ("plaintext", "pipelined16", "json"):
         for hr in rows if hr[1] == "hyper" and hr[2] == name and hr[0] == kr[0]
     )
     print(f"| {name} | {k:.0f} | {h:.0f} | {a:.0f} | **{k / h:.2f}** | **{k / a:.2f}** | {per} | {kp50} / {kp99} · {hp50} / {hp99} · {ap50} / {ap99} |")
+if any(r[1] == "kiln-percore" for r in rows):
+    print()
+    print("| workload | kiln per-core req/s | ÷ kiln work-stealing | ÷ hyper |")
+    print("|---|---:|---:|---:|")
+    for name in ("plaintext", "pipelined16", "json"):
+        (p, _, _), _ = med("kiln-percore", name)
+        (k, _, _), _ = med("kiln", name)
+        (h, _, _), _ = med("hyper", name)
+        print(f"| {name} | {p:.0f} | {p / k:.2f} | {p / h:.2f} |")
+    print()
 PY
 rm -f "$results"

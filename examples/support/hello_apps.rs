@@ -102,7 +102,8 @@ pub mod hyper_app {
     }
 }
 
-/// axum: its router and extractors, served with `axum::serve`.
+/// axum: its router and extractors, served with `axum::serve` (with `TCP_NODELAY`, as the
+/// other two set it: without it, pipelined responses wait on Nagle and delayed ACKs, 40 ms).
 pub mod axum_app {
     use super::{Message, HELLO};
     use axum::body::Bytes;
@@ -130,5 +131,14 @@ pub mod axum_app {
 
     pub fn app() -> Router {
         Router::new().route("/plaintext", get(plaintext)).route("/json", get(json)).route("/echo", post(echo))
+    }
+
+    /// Serves [`app`] on `listener` until the process ends.
+    pub async fn serve(listener: tokio::net::TcpListener) {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app()).await.expect("axum serves");
     }
 }

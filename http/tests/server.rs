@@ -2,7 +2,7 @@
 //! HTTP/1.0, HEAD, 100-continue, half-close, refused framing, the slowloris timeout, and
 //! graceful shutdown with a request in flight.
 
-use kiln_http::h1::ReadLimits;
+use kiln_http::h1::{HeadLimits, ReadLimits};
 use kiln_http::http::{Method, Request, Response, StatusCode};
 use kiln_http::{Body, ServerConfig};
 use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
@@ -140,6 +140,7 @@ fn refused_requests_get_their_status_a_json_body_and_a_close() {
                 read_limits: ReadLimits {
                     max_body: 16,
                     header_timeout: Duration::from_millis(200),
+                    head: HeadLimits { max_uri: 64, max_head: 512, max_headers: 8 },
                     ..ReadLimits::default()
                 },
                 ..ServerConfig::default()
@@ -155,7 +156,18 @@ fn refused_requests_get_their_status_a_json_body_and_a_close() {
                 (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501"),
                 (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n", "413"),
                 (b"GET / HTTP/1.1\r\nHost: x\r\nX-Slowloris: ", "408"),
-            ] {
+            ]
+            .into_iter()
+            .map(|(raw, status)| (raw.to_vec(), status))
+            .chain([
+                (format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100)).into_bytes(), "414"),
+                (format!("GET / HTTP/1.1\r\nHost: x\r\n{}\r\n", "X-A: 1\r\n".repeat(9)).into_bytes(), "431"),
+                (
+                    format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(600)).into_bytes(),
+                    "431",
+                ),
+            ]) {
+                let raw = raw.as_slice();
                 let reply = exchange_until_close(server.addr, raw).await;
                 assert!(reply.starts_with(&format!("HTTP/1.1 {status} ")), "{reply}");
                 assert!(

@@ -15,6 +15,7 @@
 //! even before the head is complete: a client cannot make the server buffer an endless
 //! request line or header section.
 
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 use std::fmt;
@@ -158,7 +159,11 @@ pub fn parse_request_head(
     }
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
         .map_err(|_| HeadError::bad("invalid method"))?;
-    let uri: Uri = path.parse().map_err(|_| HeadError::bad("invalid request target"))?;
+    // One copy of the whole head; the target and every header value are then slices of it
+    // (reference-counted, no further allocation or copy per field).
+    let raw = Bytes::copy_from_slice(&buf[..head_len]);
+    let uri = Uri::from_maybe_shared(slice_of(&raw, buf, path.as_bytes()))
+        .map_err(|_| HeadError::bad("invalid request target"))?;
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
 
     // Framing, Host, keep-alive and Expect are decided from the raw fields in one pass
@@ -173,7 +178,7 @@ pub fn parse_request_head(
         _ => !fields.connection_close,
     };
     let expect_continue = version == Version::HTTP_11 && fields.expect_continue;
-    let headers = header_map(req.headers).map_err(HeadError::bad)?;
+    let headers = shared_header_map(req.headers, buf, &raw).map_err(HeadError::bad)?;
     Ok(Some((RequestHead { method, uri, version, headers, framing, keep_alive, expect_continue }, head_len)))
 }
 
@@ -187,6 +192,30 @@ pub(crate) fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, S
         headers.append(name, value);
     }
     Ok(headers)
+}
+
+/// Like [`header_map`], but each value is a slice of `raw`, a copy of `buf` (which the
+/// fields borrow from): no allocation per value.
+fn shared_header_map(fields: &[httparse::Header<'_>], buf: &[u8], raw: &Bytes) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for h in fields {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| "invalid header name".to_owned())?;
+        let value = HeaderValue::from_maybe_shared(slice_of(raw, buf, h.value))
+            .map_err(|_| format!("invalid value for {name}"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// The part of `raw` (a copy of the start of `buf`) that `part`, a sub-slice of `buf` as
+/// httparse returns them, occupies. Never panics: a part outside `raw` (impossible for a
+/// parsed head) comes back as a copy.
+fn slice_of(raw: &Bytes, buf: &[u8], part: &[u8]) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if end <= raw.len() => raw.slice(start..end),
+        _ => Bytes::copy_from_slice(part),
+    }
 }
 
 /// Limits that can be judged before the head is complete.

@@ -158,7 +158,7 @@ pub(crate) async fn serve<S: Service>(
         // A body the handler dropped has given the reader back already.
         let mut returned = slot.as_ref().and_then(ReaderSlot::take);
         let owed = returned.as_ref().is_some_and(|r| r.continue_owed);
-        let mut close = !keep_alive || owed || shutdown.is_triggered() || wants_close(&response);
+        let mut close = !keep_alive || owed || shutdown.is_triggered();
         // A streamed response may be the request body itself (an echo): if the client still
         // waits for `100 Continue`, it must come before the response head.
         let still_owed = continue_rx.as_mut().is_some_and(|rx| {
@@ -243,7 +243,8 @@ async fn write_response(
         *date = Some(crate::date::now());
     }
     let date = date.as_ref().expect("just set");
-    write_response_head(out, version, parts.status, &parts.headers, framing, is_head, close, date);
+    let close =
+        write_response_head(out, version, parts.status, &parts.headers, framing, is_head, close, date);
     if is_head || crate::h1::status_has_no_body(parts.status) {
         return Ok(close);
     }
@@ -290,14 +291,6 @@ async fn write_response(
 fn length_mismatch(announced: u64) -> io::Error {
     tracing::warn!(announced, "a sized response body yielded a different length; closing the connection");
     io::Error::other("body length differs from its announced length")
-}
-
-fn wants_close(response: &Response<Body>) -> bool {
-    response
-        .headers()
-        .get(http::header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
 }
 
 async fn flush(write: &mut OwnedWriteHalf, out: &mut Vec<u8>) -> io::Result<()> {

@@ -1,8 +1,9 @@
 //! The HTTP/1.1 server: accept connections, serve each on its own task, shut down gracefully.
 //!
 //! Connection model: one accept loop feeding the work-stealing scheduler (each connection is
-//! a task any worker may run). The alternative — one acceptor per worker with `SO_REUSEPORT`
-//! — is to be measured against it before the choice is final (see ARCHITECTURE.md).
+//! a task any worker may run). One thread per core with its own `SO_REUSEPORT` listener
+//! ([`Server::from_listener`]) measured no different on this project's machine; see
+//! ARCHITECTURE.md, "Connection model".
 
 mod conn;
 mod peer;
@@ -81,6 +82,12 @@ impl Server {
     /// If the address cannot be bound.
     pub async fn bind(addr: impl kiln_net::net::ToSocketAddrs) -> io::Result<Server> {
         Ok(Server { listener: TcpListener::bind(addr).await?, config: ServerConfig::default() })
+    }
+
+    /// A server on a listener bound elsewhere — for instance one of several bound to the same
+    /// port with `SO_REUSEPORT`, one per thread (the per-core model in ARCHITECTURE.md).
+    pub fn from_listener(listener: TcpListener) -> Server {
+        Server { listener, config: ServerConfig::default() }
     }
 
     /// Replaces the configuration.
