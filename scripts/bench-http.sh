@@ -70,6 +70,10 @@ done
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+def per_round(name, base):
+    """Kiln ÷ base for each round that ran both."""
+    return [float(kr[3]) / float(br[3]) for kr in rows if kr[1] == "kiln" and kr[2] == name
+            for br in rows if br[1] == base and br[2] == name and br[0] == kr[0]]
 def med(server, name):
     runs = sorted((float(r[3]), r[4], r[5]) for r in rows if r[1] == server and r[2] == name)
     return runs[(len(runs) - 1) // 2], [x[0] for x in runs]
@@ -80,11 +84,7 @@ for name in ("plaintext", "pipelined16", "json"):
     (k, kp50, kp99), _ = med("kiln", name)
     (h, hp50, hp99), _ = med("hyper", name)
     (a, ap50, ap99), _ = med("axum", name)
-    per = " / ".join(
-        f"{float(kr[3]) / float(hr[3]):.2f}"
-        for kr in rows if kr[1] == "kiln" and kr[2] == name
-        for hr in rows if hr[1] == "hyper" and hr[2] == name and hr[0] == kr[0]
-    )
+    per = " / ".join(f"{r:.2f}" for r in per_round(name, "hyper"))
     print(f"| {name} | {k:.0f} | {h:.0f} | {a:.0f} | **{k / h:.2f}** | **{k / a:.2f}** | {per} | {kp50} / {kp99} · {hp50} / {hp99} · {ap50} / {ap99} |")
 # A chart of the throughput ratios (bar: ratio of medians; line: range over rounds).
 bars = []
@@ -92,8 +92,7 @@ for name in ("plaintext", "pipelined16", "json"):
     for base in ("hyper", "axum"):
         (k, _, _), _ = med("kiln", name)
         (b, _, _), _ = med(base, name)
-        per = [float(kr[3]) / float(br[3]) for kr in rows if kr[1] == "kiln" and kr[2] == name
-               for br in rows if br[1] == base and br[2] == name and br[0] == kr[0]]
+        per = per_round(name, base)
         bars.append((f"{name}: kiln ÷ {base}", k / b, min(per), max(per)))
 width, bar_h, gap, left = 900, 22, 8, 230
 top = max(2.0, max(min(hi, 8.0) for *_, hi in bars) * 1.05)

@@ -11,7 +11,7 @@
 //! - the chunked decoder reaches the same result fed in one piece or one byte at a time, and
 //!   never hands out more data than the input held.
 
-use kiln_http::h1::{parse_request_head, ChunkedDecoder, HeadLimits};
+use kiln_http::h1::{parse_request_head, HeadLimits};
 
 /// xorshift64*: deterministic, so a failure names a seed that reproduces it.
 struct Rng(u64);
@@ -111,32 +111,9 @@ const BODIES: &[&[u8]] = &[
     b"FFFFFFFFFFFFFFFF\r\n",
 ];
 
-/// Decodes `input` with pieces of `step` bytes; returns the data and whether it finished,
-/// or the error's text.
-fn decode(input: &[u8], step: usize) -> Result<(Vec<u8>, bool), String> {
-    let mut decoder = ChunkedDecoder::new();
-    let mut data = Vec::new();
-    let mut pos = 0;
-    let mut pending: Vec<u8> = Vec::new();
-    while pos < input.len() && !decoder.is_done() {
-        let end = (pos + step).min(input.len());
-        pending.extend_from_slice(&input[pos..end]);
-        pos = end;
-        loop {
-            let out = decoder.decode(&pending).map_err(|e| e.to_string())?;
-            assert!(out.consumed <= pending.len());
-            if let Some(d) = out.data {
-                data.extend_from_slice(d);
-            }
-            let (used, finished) = (out.consumed, out.done);
-            pending.drain(..used);
-            if used == 0 || finished {
-                break;
-            }
-        }
-    }
-    Ok((data, decoder.is_done()))
-}
+#[path = "support/chunked_steps.rs"]
+mod chunked_steps;
+use chunked_steps::decode;
 
 #[test]
 fn the_chunked_decoder_survives_mutations_and_is_split_invariant() {

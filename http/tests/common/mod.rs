@@ -65,37 +65,34 @@ pub async fn read_until_close(s: &mut TcpStream) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// Reads one response head (through the blank line).
-pub async fn read_head(s: &mut TcpStream) -> String {
+/// Reads byte by byte through `terminator` (so nothing after it is consumed).
+async fn read_through(s: &mut TcpStream, terminator: &[u8]) -> String {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut byte).await.unwrap(),
-            1,
-            "closed mid-head: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
+    while !buf.ends_with(terminator) {
+        assert_eq!(s.read(&mut byte).await.unwrap(), 1, "closed early: {:?}", String::from_utf8_lossy(&buf));
         buf.push(byte[0]);
     }
     String::from_utf8(buf).unwrap()
 }
 
-/// Reads one CRLF-terminated line.
+/// Reads one response head (through the blank line).
+pub async fn read_head(s: &mut TcpStream) -> String {
+    read_through(s, b"\r\n\r\n").await
+}
+
+/// Reads one CRLF-terminated line (without the CRLF).
 pub async fn read_line(s: &mut TcpStream) -> String {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n") {
-        assert_eq!(
-            s.read(&mut byte).await.unwrap(),
-            1,
-            "closed mid-line: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        buf.push(byte[0]);
-    }
-    buf.truncate(buf.len() - 2);
-    String::from_utf8(buf).unwrap()
+    let mut line = read_through(s, b"\r\n").await;
+    line.truncate(line.len() - 2);
+    line
+}
+
+/// Reads the interim `100 Continue` a client waits for before sending its body.
+pub async fn read_continue(s: &mut TcpStream) {
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).await.unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
 }
 
 /// Reads one chunk of a chunked body; `None` for the last chunk (trailers are not expected).
