@@ -1,3 +1,128 @@
-//! Kiln's service: auth, the book library, loans, jobs and the dashboard. Not built yet: see the project's open issues; this crate exists so the workspace has its final shape.
+//! Kiln's service (week 4 onward): users with JWT auth on SQLite, on `kiln-http`.
+//!
+//! `cargo run --release` (the root package's binary) calls [`main`]: it parses the
+//! configuration, opens the database (migrating it), loads or creates the token secret,
+//! prints where it listens and what to try, and serves until Ctrl+C or SIGTERM.
+//!
+//! # Layout
+//! - `config.rs` — flags and environment variables, `--help`, validation.
+//! - `db/` — the connection pool (readers, one writer, all on the blocking pool; a
+//!   transaction API) and the embedded migrations.
+//! - `auth/` — passwords (bcrypt), access tokens (HS256 JWT built here), refresh tokens
+//!   (rotation, reuse detection), sessions, and the `AuthUser` extractor.
+//! - `routes/` — the HTTP routes and their middleware.
+//! - `error.rs` — `AppError`, the one error type, as problem+json responses.
+//! - `secret.rs`, `state.rs`, `clock.rs` — the signing secret, the shared state, Unix time.
+//!
+//! Not built yet (issue 6 continues): the book library and loans on SQLite, `/me` updates,
+//! roles on routes, the admin CLI, OpenAPI, week 4's example and docs, the app benchmarks.
 
 #![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod routes;
+pub mod secret;
+pub mod state;
+
+use config::{Config, Parsed};
+use std::process::ExitCode;
+
+/// A service ready to serve: its database is open and migrated and its keys loaded.
+#[derive(Debug)]
+pub struct App {
+    /// The shared state.
+    pub state: state::AppState,
+    /// The configuration it was built from.
+    pub config: Config,
+}
+
+/// Opens the database and loads the keys.
+///
+/// # Errors
+/// A message saying what failed (the database, a migration, the secret).
+pub async fn build(config: Config) -> Result<App, String> {
+    let pool =
+        db::Pool::open(&config.db, db::PoolConfig { readers: config.readers, ..db::PoolConfig::default() })
+            .await
+            .map_err(|e| e.to_string())?;
+    let secret = secret::load_or_create(config.jwt_secret.clone(), &config.db)?;
+    let keys = auth::jwt::JwtKeys::new(&secret, auth::ISSUER, auth::AUDIENCE)?;
+    Ok(App { state: state::AppState { pool, keys, auth: config.auth }, config })
+}
+
+/// Serves `app` on `listener` until `shutdown` completes.
+pub async fn serve(
+    app: App,
+    listener: kiln_net::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> kiln_http::server::ServeSummary {
+    kiln_http::Server::from_listener(listener).serve(routes::service(app.state), shutdown).await
+}
+
+/// The command line: `kiln [options]`. Returns the process's exit status.
+pub fn main() -> ExitCode {
+    tracing_init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match config::parse(&args, |k| std::env::var(k).ok()) {
+        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Help) => {
+            println!("{}", config::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("kiln: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match kiln_runtime::runtime::Builder::new_multi_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kiln: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let app = match build(config).await {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("kiln: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let listener = match kiln_net::net::TcpListener::bind(app.config.addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("kiln: cannot listen on {}: {e}", app.config.addr);
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = listener.local_addr().map_or_else(|_| app.config.addr.to_string(), |a| a.to_string());
+        println!("kiln: listening on http://{addr}");
+        println!("kiln: storage: SQLite {} (schema v{}, WAL)", app.config.db.display(), db::migrations::latest());
+        println!("kiln: try: curl -s -X POST http://{addr}/auth/signup -H 'content-type: application/json' \\");
+        println!("        -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse\",\"display_name\":\"Ada\"}}'");
+        println!("kiln: Ctrl+C to stop");
+        let summary = serve(app, listener, async {
+            if let Err(e) = kiln_net::shutdown::terminate_signal().await {
+                tracing::error!(error = %e, "cannot listen for signals");
+                std::future::pending::<()>().await;
+            }
+        })
+        .await;
+        println!("kiln: stopped after {} connections ({} cut at the deadline)", summary.connections, summary.forced);
+        ExitCode::SUCCESS
+    })
+}
+
+fn tracing_init() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

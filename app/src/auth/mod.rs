@@ -1,0 +1,43 @@
+//! Authentication: passwords (`password.rs`), access tokens (`jwt.rs`), refresh tokens and
+//! random ids (`tokens.rs`), sessions — login, rotation, reuse detection, logout
+//! (`session.rs`) — and the `AuthUser` extractor that protects routes (`user.rs`).
+
+pub mod jwt;
+pub mod password;
+pub mod session;
+pub mod tokens;
+pub mod user;
+
+pub use user::AuthUser;
+
+/// Auth settings; every value has a named default.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthConfig {
+    /// bcrypt cost (default 12; tests use 4).
+    pub bcrypt_cost: u32,
+    /// Access-token lifetime, seconds (default 15 minutes).
+    pub access_ttl_secs: i64,
+    /// Refresh-token lifetime, seconds (default 30 days).
+    pub refresh_ttl_secs: i64,
+    /// Failed logins in a row that lock an account (default 5).
+    pub lockout_threshold: i64,
+    /// How long a lockout lasts, seconds (default 15 minutes).
+    pub lockout_secs: i64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> AuthConfig {
+        AuthConfig {
+            bcrypt_cost: password::DEFAULT_COST,
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            lockout_threshold: 5,
+            lockout_secs: 15 * 60,
+        }
+    }
+}
+
+/// The issuer and audience of Kiln's access tokens.
+pub const ISSUER: &str = "kiln";
+/// See [`ISSUER`].
+pub const AUDIENCE: &str = "kiln-api";

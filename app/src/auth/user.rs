@@ -1,0 +1,38 @@
+//! `AuthUser`: the extractor a protected handler takes. It reads `Authorization: Bearer …`,
+//! verifies the access token (see `jwt.rs`) and yields the user id — or answers 401 with
+//! `WWW-Authenticate: Bearer` (no token) or `Bearer error="invalid_token"` (any bad token),
+//! and the handler never runs.
+
+use crate::clock::unix_now;
+use crate::error::AppError;
+use crate::state::AppState;
+use kiln_http::extract::FromRequestParts;
+use kiln_http::http::header::AUTHORIZATION;
+use kiln_http::http::request::Parts;
+
+/// The authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthUser {
+    /// The user's id.
+    pub id: i64,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AuthUser, AppError> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or(AppError::MissingToken)?;
+        let value = header.to_str().map_err(|_| AppError::InvalidToken)?;
+        let token = value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or(AppError::InvalidToken)?;
+        let claims = state.keys.verify(token, unix_now()).map_err(|e| {
+            tracing::debug!(error = %e, "access token refused");
+            AppError::InvalidToken
+        })?;
+        let id = claims.sub.parse().map_err(|_| AppError::InvalidToken)?;
+        Ok(AuthUser { id })
+    }
+}

@@ -1,0 +1,25 @@
+//! Storage: SQLite through rusqlite — the connection pool (`pool.rs`) and the schema
+//! migrations (`migrations.rs`).
+
+pub mod migrations;
+pub mod pool;
+
+pub use migrations::MigrationError;
+pub use pool::{Pool, PoolConfig};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database file could not be opened.
+    #[error("cannot open the database {0}: {1}")]
+    Open(String, #[source] rusqlite::Error),
+    /// A migration failed or the schema is too new.
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The pool itself failed (a blocking job that did not finish).
+    #[error("{0}")]
+    Internal(String),
+}

@@ -1,0 +1,273 @@
+//! The service's auth end to end: the real router and middleware on a loopback port, a real
+//! SQLite file in a temporary directory, Kiln's client — signup, login, `/me`, refresh
+//! rotation and reuse detection, logout, lockout, token tampering, and a restart.
+
+use kiln_app::config::Config;
+use kiln_app::{build, serve};
+use kiln_http::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use kiln_http::http::{Method, Request, StatusCode};
+use kiln_http::{Body, Client};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::Path;
+
+struct Service {
+    addr: SocketAddr,
+    client: Client,
+    stop: kiln_runtime::sync::oneshot::Sender<()>,
+    done: kiln_runtime::task::JoinHandle<kiln_http::server::ServeSummary>,
+}
+
+async fn start(db: &Path) -> Service {
+    let mut config = Config { db: db.to_path_buf(), jwt_secret: Some(vec![42; 32]), ..Config::default() };
+    config.auth.bcrypt_cost = 4;
+    let app = build(config).await.unwrap();
+    let listener = kiln_net::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = kiln_runtime::sync::oneshot::channel::<()>();
+    let done = kiln_runtime::spawn(serve(app, listener, async move {
+        let _ = stopped.await;
+    }));
+    Service { addr, client: Client::new(), stop, done }
+}
+
+impl Service {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, kiln_http::http::HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(format!("http://{}{path}", self.addr));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header(CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let r = self.client.send(req.body(body).unwrap()).await.unwrap();
+        let bytes = r.body().as_bytes().cloned().unwrap_or_default();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        (r.status(), r.headers().clone(), json)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(Method::POST, path, None, Some(body)).await;
+        (s, v)
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.done.await.unwrap();
+    }
+}
+
+fn rt() -> kiln_runtime::runtime::Runtime {
+    kiln_runtime::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap()
+}
+
+fn ada() -> Value {
+    json!({"email": "ada@example.com", "password": "correct horse", "display_name": "Ada"})
+}
+
+#[test]
+fn signup_login_me_and_the_first_user_is_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = start(&dir.path().join("k.db")).await;
+        let (status, body) = s.post("/auth/signup", ada()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = s
+            .post(
+                "/auth/signup",
+                json!({"email": "ADA@example.com", "password": "another one", "display_name": "A"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "emails are case-insensitive: {body}");
+        let (status, body) =
+            s.post("/auth/signup", json!({"email": "nope", "password": "short", "display_name": " "})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> =
+            body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["email", "password", "display_name"], "{body}");
+        let (status, _) = s
+            .post("/auth/signup", json!({"email": "x@y.zz", "password": "p".repeat(73), "display_name": "X"}))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "73 bytes is refused, not truncated");
+
+        let (status, tokens) =
+            s.post("/auth/login", json!({"email": "ada@example.com", "password": "correct horse"})).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(
+            (tokens["token_type"].as_str(), tokens["expires_in"].as_i64()),
+            (Some("Bearer"), Some(900))
+        );
+        let access = tokens["access_token"].as_str().unwrap();
+        let (status, _, me) = s.call(Method::GET, "/me", Some(access), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!((me["email"].as_str(), me["role"].as_str()), (Some("ada@example.com"), Some("admin")));
+
+        s.post(
+            "/auth/signup",
+            json!({"email": "bob@example.com", "password": "hunter2hunter2", "display_name": "Bob"}),
+        )
+        .await;
+        let (_, bob) =
+            s.post("/auth/login", json!({"email": "bob@example.com", "password": "hunter2hunter2"})).await;
+        let (_, _, me) = s.call(Method::GET, "/me", bob["access_token"].as_str(), None).await;
+        assert_eq!(me["role"], "member", "only the first user is an admin");
+        s.stop().await;
+    });
+}
+
+#[test]
+fn unknown_email_and_wrong_password_look_the_same_and_lockout_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = start(&dir.path().join("k.db")).await;
+        s.post("/auth/signup", ada()).await;
+        let unknown =
+            s.post("/auth/login", json!({"email": "eve@example.com", "password": "whatever1"})).await;
+        let wrong = s.post("/auth/login", json!({"email": "ada@example.com", "password": "whatever1"})).await;
+        assert_eq!(unknown, wrong, "the same status and body");
+        assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
+        // Four more failures (five in a row) lock the account: even the right password waits.
+        for _ in 0..4 {
+            s.post("/auth/login", json!({"email": "ada@example.com", "password": "whatever1"})).await;
+        }
+        let (status, headers, body) = s
+            .call(
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(json!({"email": "ada@example.com", "password": "correct horse"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        let retry: i64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=900).contains(&retry), "{retry}");
+        s.stop().await;
+    });
+}
+
+#[test]
+fn tokens_are_checked_and_refresh_rotates_with_reuse_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = start(&dir.path().join("k.db")).await;
+        s.post("/auth/signup", ada()).await;
+        let (_, first) =
+            s.post("/auth/login", json!({"email": "ada@example.com", "password": "correct horse"})).await;
+        let access = first["access_token"].as_str().unwrap().to_owned();
+
+        let (status, headers, _) = s.call(Method::GET, "/me", None, None).await;
+        assert_eq!(
+            (status, headers[WWW_AUTHENTICATE].to_str().unwrap()),
+            (StatusCode::UNAUTHORIZED, "Bearer")
+        );
+        let mut tampered = access.clone();
+        tampered.insert(access.find('.').unwrap() + 5, 'x');
+        for bad in [tampered.as_str(), &access[..access.len() - 2], "a.b.c", "nonsense"] {
+            let (status, headers, _) = s.call(Method::GET, "/me", Some(bad), None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad}");
+            assert_eq!(headers[WWW_AUTHENTICATE], "Bearer error=\"invalid_token\"");
+        }
+
+        // Rotation: each refresh token works once and yields a new pair.
+        let (status, second) =
+            s.post("/auth/refresh", json!({"refresh_token": first["refresh_token"]})).await;
+        assert_eq!(status, StatusCode::OK, "{second}");
+        assert_ne!(second["refresh_token"], first["refresh_token"]);
+        assert_eq!(s.call(Method::GET, "/me", second["access_token"].as_str(), None).await.0, StatusCode::OK);
+        // Reuse of the spent token: refused, and the whole family is revoked — the newest
+        // token stops working too.
+        assert_eq!(
+            s.post("/auth/refresh", json!({"refresh_token": first["refresh_token"]})).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            s.post("/auth/refresh", json!({"refresh_token": second["refresh_token"]})).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // Logout revokes the family of a fresh login.
+        let (_, third) =
+            s.post("/auth/login", json!({"email": "ada@example.com", "password": "correct horse"})).await;
+        assert_eq!(
+            s.post("/auth/logout", json!({"refresh_token": third["refresh_token"]})).await.0,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            s.post("/auth/refresh", json!({"refresh_token": third["refresh_token"]})).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            s.post("/auth/logout", json!({"refresh_token": "never-issued"})).await.0,
+            StatusCode::NO_CONTENT,
+            "says nothing about unknown tokens"
+        );
+        assert_eq!(
+            s.post("/auth/refresh", json!({"refresh_token": "never-issued"})).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        s.stop().await;
+    });
+}
+
+#[test]
+fn accounts_and_sessions_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let refresh = rt().block_on(async {
+        let s = start(&db).await;
+        s.post("/auth/signup", ada()).await;
+        let (_, tokens) =
+            s.post("/auth/login", json!({"email": "ada@example.com", "password": "correct horse"})).await;
+        s.stop().await;
+        tokens["refresh_token"].as_str().unwrap().to_owned()
+    });
+    rt().block_on(async {
+        let s = start(&db).await;
+        let (status, tokens) = s.post("/auth/refresh", json!({"refresh_token": refresh})).await;
+        assert_eq!(status, StatusCode::OK, "the session outlived the restart: {tokens}");
+        assert_eq!(
+            s.post("/auth/login", json!({"email": "ada@example.com", "password": "correct horse"})).await.0,
+            StatusCode::OK
+        );
+        s.stop().await;
+    });
+}
+
+#[test]
+fn malformed_bodies_get_4xx_never_500() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = start(&dir.path().join("k.db")).await;
+        for (body, ct) in [
+            ("{", "application/json"),
+            ("[]", "application/json"),
+            ("{}", "text/plain"),
+            (r#"{"email":1}"#, "application/json"),
+        ] {
+            let req = Request::post(format!("http://{}/auth/login", s.addr))
+                .header(CONTENT_TYPE, ct)
+                .body(Body::from(body))
+                .unwrap();
+            let status = s.client.send(req).await.unwrap().status();
+            assert!(status.is_client_error(), "{body} as {ct}: {status}");
+        }
+        let (status, _) =
+            s.post("/auth/login", json!({"email": "ada@example.com", "password": "x", "admin": true})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused");
+        s.stop().await;
+    });
+}
