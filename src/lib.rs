@@ -8,7 +8,7 @@
 //! | runtime | `kiln-runtime` | executor, reactor, timers, tasks, signals |
 //! | net | `kiln-net` | TCP/UDP/Unix sockets, async IO traits, framing, echo and chat servers |
 //! | http | `kiln-http` | HTTP/1.1 parsing, server, router, extractors, middleware, client |
-//! | app | `kiln-app` | the service (planned) |
+//! | app | `kiln-app` | the service (in progress): config, SQLite pool, auth; the `kiln` binary |
 //!
 //! ```
 //! #[kiln::main(flavor = "current_thread")]
