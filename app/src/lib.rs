@@ -14,8 +14,10 @@
 //! - `error.rs` — `AppError`, the one error type, as problem+json responses.
 //! - `secret.rs`, `state.rs`, `clock.rs` — the signing secret, the shared state, Unix time.
 //!
-//! Not built yet (issue 6 continues): the book library and loans on SQLite, `/me` updates,
-//! roles on routes, the admin CLI, OpenAPI, week 4's example and docs, the app benchmarks.
+//! - `library/` — books and loans on SQLite; the field rules week 3's example shares.
+//!
+//! Not built yet (issue 6 continues): `/me` updates, the admin CLI, OpenAPI, week 4's
+//! example and docs, the app benchmarks.
 
 #![forbid(unsafe_code)]
 
@@ -24,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod library;
 pub mod routes;
 pub mod secret;
 pub mod state;
@@ -51,7 +54,10 @@ pub async fn build(config: Config) -> Result<App, String> {
             .map_err(|e| e.to_string())?;
     let secret = secret::load_or_create(config.jwt_secret.clone(), &config.db)?;
     let keys = auth::jwt::JwtKeys::new(&secret, auth::ISSUER, auth::AUDIENCE)?;
-    Ok(App { state: state::AppState { pool, keys, auth: config.auth }, config })
+    Ok(App {
+        state: state::AppState { pool, keys, auth: config.auth, library: library::LibraryConfig::default() },
+        config,
+    })
 }
 
 /// Serves `app` on `listener` until `shutdown` completes.

@@ -3,6 +3,7 @@
 use crate::auth::jwt::JwtKeys;
 use crate::auth::AuthConfig;
 use crate::db::Pool;
+use crate::library::LibraryConfig;
 
 /// The router's state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -13,4 +14,6 @@ pub struct AppState {
     pub keys: JwtKeys,
     /// Auth settings.
     pub auth: AuthConfig,
+    /// Library settings.
+    pub library: LibraryConfig,
 }

@@ -2,78 +2,13 @@
 //! SQLite file in a temporary directory, Kiln's client — signup, login, `/me`, refresh
 //! rotation and reuse detection, logout, lockout, token tampering, and a restart.
 
-use kiln_app::config::Config;
-use kiln_app::{build, serve};
 use kiln_http::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use kiln_http::http::{Method, Request, StatusCode};
-use kiln_http::{Body, Client};
+use kiln_http::Body;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::path::Path;
 
-struct Service {
-    addr: SocketAddr,
-    client: Client,
-    stop: kiln_runtime::sync::oneshot::Sender<()>,
-    done: kiln_runtime::task::JoinHandle<kiln_http::server::ServeSummary>,
-}
-
-async fn start(db: &Path) -> Service {
-    let mut config = Config { db: db.to_path_buf(), jwt_secret: Some(vec![42; 32]), ..Config::default() };
-    config.auth.bcrypt_cost = 4;
-    let app = build(config).await.unwrap();
-    let listener = kiln_net::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = kiln_runtime::sync::oneshot::channel::<()>();
-    let done = kiln_runtime::spawn(serve(app, listener, async move {
-        let _ = stopped.await;
-    }));
-    Service { addr, client: Client::new(), stop, done }
-}
-
-impl Service {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, kiln_http::http::HeaderMap, Value) {
-        let mut req = Request::builder().method(method).uri(format!("http://{}{path}", self.addr));
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let body = match body {
-            Some(v) => {
-                req = req.header(CONTENT_TYPE, "application/json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
-        };
-        let r = self.client.send(req.body(body).unwrap()).await.unwrap();
-        let bytes = r.body().as_bytes().cloned().unwrap_or_default();
-        let json = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        (r.status(), r.headers().clone(), json)
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let (s, _, v) = self.call(Method::POST, path, None, Some(body)).await;
-        (s, v)
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.done.await.unwrap();
-    }
-}
-
-fn rt() -> kiln_runtime::runtime::Runtime {
-    kiln_runtime::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap()
-}
+mod common;
+use common::{rt, start};
 
 fn ada() -> Value {
     json!({"email": "ada@example.com", "password": "correct horse", "display_name": "Ada"})

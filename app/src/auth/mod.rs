@@ -8,7 +8,7 @@ pub mod session;
 pub mod tokens;
 pub mod user;
 
-pub use user::AuthUser;
+pub use user::{AdminUser, AuthUser};
 
 /// Auth settings; every value has a named default.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +23,10 @@ pub struct AuthConfig {
     pub lockout_threshold: i64,
     /// How long a lockout lasts, seconds (default 15 minutes).
     pub lockout_secs: i64,
+    /// Requests per second per client IP on `/auth/*` (default 5) …
+    pub rate_per_sec: u32,
+    /// … in bursts of up to this many (default 20).
+    pub rate_burst: u32,
 }
 
 impl Default for AuthConfig {
@@ -33,6 +37,8 @@ impl Default for AuthConfig {
             refresh_ttl_secs: 30 * 24 * 3600,
             lockout_threshold: 5,
             lockout_secs: 15 * 60,
+            rate_per_sec: 5,
+            rate_burst: 20,
         }
     }
 }

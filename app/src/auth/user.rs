@@ -36,3 +36,42 @@ impl FromRequestParts<AppState> for AuthUser {
         Ok(AuthUser { id })
     }
 }
+
+/// The user's role (`member` or `admin`); a token whose user is gone is invalid.
+///
+/// # Errors
+/// 401 for a deleted user; storage failures.
+pub async fn role(state: &AppState, id: i64) -> Result<String, AppError> {
+    state
+        .pool
+        .read(move |c| {
+            rusqlite::OptionalExtension::optional(c.query_row(
+                "SELECT role FROM users WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            ))
+            .map_err(AppError::from)
+        })
+        .await?
+        .ok_or(AppError::InvalidToken)
+}
+
+/// An authenticated admin: [`AuthUser`] whose role is `admin`, else 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminUser {
+    /// The admin's id.
+    pub id: i64,
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AdminUser, AppError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if role(state, user.id).await? == "admin" {
+            Ok(AdminUser { id: user.id })
+        } else {
+            Err(AppError::Forbidden("only an admin may do this".into()))
+        }
+    }
+}

@@ -19,11 +19,18 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users_and_tokens",
-    sql: include_str!("../../migrations/0001_users_and_tokens.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users_and_tokens",
+        sql: include_str!("../../migrations/0001_users_and_tokens.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "books_and_loans",
+        sql: include_str!("../../migrations/0002_books_and_loans.sql"),
+    },
+];
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +92,7 @@ mod tests {
     #[test]
     fn applies_once_and_refuses_a_newer_database() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), vec![1]);
+        assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2]);
         assert!(migrate(&mut conn).unwrap().is_empty(), "idempotent");
         conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', 0)", []).unwrap();
         let err = migrate(&mut conn).unwrap_err();

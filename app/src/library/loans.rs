@@ -1,0 +1,111 @@
+//! Loans: borrow a copy, return it, list mine.
+//!
+//! A borrow is one write transaction: count the member's open loans (at most
+//! `max_open_loans`), take a copy with `UPDATE books SET available = available - 1 WHERE id = ?
+//! AND available > 0`, and record the loan. Writers are serialised by the pool, and the
+//! conditional update could not oversell even if they were not: 50 concurrent borrows of a
+//! book with 3 copies give exactly 3 loans (tested).
+
+use super::LibraryConfig;
+use crate::clock::unix_now;
+use crate::db::Pool;
+use crate::error::AppError;
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// A loan as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loan {
+    /// Id.
+    pub id: i64,
+    /// The book.
+    pub book_id: i64,
+    /// When it was borrowed (Unix seconds).
+    pub borrowed_at: i64,
+    /// When it was returned; `null` while open.
+    pub returned_at: Option<i64>,
+}
+
+/// Borrows a copy of `book` for `user`.
+///
+/// # Errors
+/// 404 (no such book), 409 (no copy available, or the member holds the maximum).
+pub async fn borrow(pool: &Pool, config: LibraryConfig, user: i64, book: i64) -> Result<Loan, AppError> {
+    let now = unix_now();
+    pool.transaction(move |tx| {
+        let open: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM loans WHERE user_id = ?1 AND returned_at IS NULL",
+            [user],
+            |r| r.get(0),
+        )?;
+        if open >= config.max_open_loans {
+            return Err(AppError::Conflict(format!("you already hold {open} loans, the most allowed")));
+        }
+        let taken =
+            tx.execute("UPDATE books SET available = available - 1 WHERE id = ?1 AND available > 0", [book])?;
+        if taken == 0 {
+            let exists: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM books WHERE id = ?1)", [book], |r| r.get(0))?;
+            return Err(if exists {
+                AppError::Conflict("no copy of this book is available".into())
+            } else {
+                AppError::NotFound(format!("no book with id {book}"))
+            });
+        }
+        tx.execute(
+            "INSERT INTO loans (user_id, book_id, borrowed_at) VALUES (?1, ?2, ?3)",
+            params![user, book, now],
+        )?;
+        Ok(Loan { id: tx.last_insert_rowid(), book_id: book, borrowed_at: now, returned_at: None })
+    })
+    .await
+}
+
+/// Returns loan `id`, which must be `user`'s (an admin may return anyone's).
+///
+/// # Errors
+/// 404 (no such loan, or not the caller's), 409 (already returned).
+pub async fn give_back(pool: &Pool, user: i64, is_admin: bool, id: i64) -> Result<Loan, AppError> {
+    let now = unix_now();
+    pool.transaction(move |tx| {
+        let row: Option<(i64, i64, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT user_id, book_id, borrowed_at, returned_at FROM loans WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        // Someone else's loan is "not found", not "forbidden": ids do not leak.
+        let Some((owner, book, borrowed_at, returned)) = row.filter(|r| r.0 == user || is_admin) else {
+            return Err(AppError::NotFound(format!("no loan with id {id}")));
+        };
+        let _ = owner;
+        if returned.is_some() {
+            return Err(AppError::Conflict("this loan was already returned".into()));
+        }
+        tx.execute("UPDATE loans SET returned_at = ?2 WHERE id = ?1", params![id, now])?;
+        tx.execute("UPDATE books SET available = available + 1 WHERE id = ?1", [book])?;
+        Ok(Loan { id, book_id: book, borrowed_at, returned_at: Some(now) })
+    })
+    .await
+}
+
+/// `user`'s loans, open ones first, newest first.
+///
+/// # Errors
+/// Storage failures.
+pub async fn mine(pool: &Pool, user: i64) -> Result<Vec<Loan>, AppError> {
+    pool.read(move |c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT id, book_id, borrowed_at, returned_at FROM loans WHERE user_id = ?1
+             ORDER BY returned_at IS NOT NULL, borrowed_at DESC, id DESC",
+        )?;
+        let loans = stmt
+            .query_map([user], |r| {
+                Ok(Loan { id: r.get(0)?, book_id: r.get(1)?, borrowed_at: r.get(2)?, returned_at: r.get(3)? })
+            })?
+            .collect::<rusqlite::Result<Vec<Loan>>>()?;
+        Ok(loans)
+    })
+    .await
+}

@@ -1,0 +1,230 @@
+//! The library on SQLite end to end: who may change books, listing with filters, sort and
+//! pages, validation and conflicts, borrowing and returning, the loan limit, 50 concurrent
+//! borrows of 3 copies, and SQL-injection attempts that must stay plain data.
+
+use kiln_http::http::header::LOCATION;
+use kiln_http::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+mod common;
+use common::{rt, start, Service};
+
+fn dune() -> Value {
+    json!({"title": "Dune", "author": "Frank Herbert", "year": 1965, "isbn": "978-0-441-17271-9", "copies": 3})
+}
+
+async fn add(s: &Service, admin: &str, book: Value) -> Value {
+    let (status, _, body) = s.call(Method::POST, "/books", Some(admin), Some(book)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+fn titles(page: &Value) -> Vec<&str> {
+    page["items"].as_array().unwrap().iter().map(|b| b["title"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn admins_change_books_members_read_them() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = start(&dir.path().join("k.db")).await;
+        let admin = s.user("admin@example.com").await; // the first user
+        let member = s.user("member@example.com").await;
+        let (status, headers, book) = s.call(Method::POST, "/books", Some(&admin), Some(dune())).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(headers[LOCATION], format!("/books/{}", book["id"]));
+        assert_eq!(
+            (book["copies"].as_i64(), book["available"].as_i64(), book["isbn"].as_str()),
+            (Some(3), Some(3), Some("9780441172719"))
+        );
+        assert_eq!(
+            s.call(Method::POST, "/books", Some(&member), Some(dune())).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(s.call(Method::POST, "/books", None, Some(dune())).await.0, StatusCode::UNAUTHORIZED);
+        let (status, _, read) = s.call(Method::GET, "/books/1", None, None).await;
+        assert_eq!((status, &read), (StatusCode::OK, &book), "anyone may read");
+
+        let (status, _, body) = s.call(Method::POST, "/books", Some(&admin), Some(dune())).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let (status, _, body) = s
+            .call(
+                Method::POST,
+                "/books",
+                Some(&admin),
+                Some(json!({"title": "", "author": "A", "year": 5000, "copies": -2})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> =
+            body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["title", "year", "copies"]);
+
+        let (status, _, patched) =
+            s.call(Method::PATCH, "/books/1", Some(&admin), Some(json!({"copies": 5, "isbn": null}))).await;
+        assert_eq!(status, StatusCode::OK, "{patched}");
+        assert_eq!((patched["copies"].as_i64(), patched["available"].as_i64()), (Some(5), Some(5)));
+        assert!(patched.get("isbn").is_none());
+        let (status, _, replaced) = s
+            .call(
+                Method::PUT,
+                "/books/1",
+                Some(&admin),
+                Some(json!({"title": "Dune Messiah", "author": "Frank Herbert", "year": 1969, "copies": 2})),
+            )
+            .await;
+        assert_eq!((status, replaced["title"].as_str()), (StatusCode::OK, Some("Dune Messiah")));
+        assert_eq!(
+            s.call(Method::PATCH, "/books/1", Some(&member), Some(json!({"copies": 9}))).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(s.call(Method::DELETE, "/books/1", Some(&admin), None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(s.call(Method::GET, "/books/1", None, None).await.0, StatusCode::NOT_FOUND);
+        s.stop().await;
+    });
+}
+
+#[test]
+fn listing_filters_sorts_pages_and_stays_injection_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = start(&dir.path().join("k.db")).await;
+        let admin = s.user("admin@example.com").await;
+        for (title, author, year) in [
+            ("A Wizard of Earthsea", "Ursula K. Le Guin", 1968),
+            ("The Left Hand of Darkness", "Ursula K. Le Guin", 1969),
+            ("The Dispossessed", "Ursula K. Le Guin", 1974),
+            ("Dune", "Frank Herbert", 1965),
+            ("Kindred", "Octavia E. Butler", 1979),
+            ("100% Pure", "Percent Author", 2001),
+        ] {
+            add(&s, &admin, json!({"title": title, "author": author, "year": year})).await;
+        }
+        let (_, _, page) =
+            s.call(Method::GET, "/books?author=ursula%20k.%20le%20guin&sort=-year", None, None).await;
+        assert_eq!(titles(&page), ["The Dispossessed", "The Left Hand of Darkness", "A Wizard of Earthsea"]);
+        let (_, _, page) =
+            s.call(Method::GET, "/books?year_from=1965&year_to=1969&sort=year", None, None).await;
+        assert_eq!(titles(&page), ["Dune", "A Wizard of Earthsea", "The Left Hand of Darkness"]);
+        let (_, _, page) = s.call(Method::GET, "/books?q=%25", None, None).await;
+        assert_eq!(titles(&page), ["100% Pure"], "a % in q is a literal percent sign, not a wildcard");
+        let (_, _, first) = s.call(Method::GET, "/books?limit=4&sort=title", None, None).await;
+        assert_eq!((first["total"].as_i64(), first["items"].as_array().unwrap().len()), (Some(6), 4));
+        let next = first["next"].as_str().unwrap().to_owned();
+        assert!(next.contains("offset=4") && next.contains("sort=title"), "{next}");
+        let (_, _, second) = s.call(Method::GET, &next, None, None).await;
+        assert_eq!((titles(&second).len(), &second["next"]), (2, &Value::Null));
+
+        // Injection attempts are data: no error, no effect, no extra rows.
+        for path in [
+            "/books?author=x%27%20OR%20%271%27%3D%271",
+            "/books?q=%27%3B%20DROP%20TABLE%20books%3B%20--",
+            "/books?sort=title%3B%20DROP%20TABLE%20books",
+            "/books/1%20OR%201%3D1",
+        ] {
+            let (status, _, body) = s.call(Method::GET, path, None, None).await;
+            assert!(
+                status == StatusCode::OK && body["total"] == 0 || status.is_client_error(),
+                "{path}: {status} {body}"
+            );
+        }
+        let (_, _, all) = s.call(Method::GET, "/books", None, None).await;
+        assert_eq!(all["total"], 6, "the table is still there, unchanged");
+        for (path, field) in [
+            ("/books?limit=0", "limit"),
+            ("/books?limit=101", "limit"),
+            ("/books?sort=price", "sort"),
+            ("/books?offset=-1", "offset"),
+        ] {
+            let (status, _, body) = s.call(Method::GET, path, None, None).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+            assert_eq!(body["errors"][0]["field"], field, "{path}: {body}");
+        }
+        s.stop().await;
+    });
+}
+
+#[test]
+fn borrow_return_limits_and_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = start(&dir.path().join("k.db")).await;
+        let admin = s.user("admin@example.com").await;
+        let member = s.user("member@example.com").await;
+        let other = s.user("other@example.com").await;
+        add(&s, &admin, json!({"title": "Only one", "author": "A", "year": 2000, "copies": 1})).await;
+        let (status, _, loan) = s.call(Method::POST, "/books/1/loans", Some(&member), None).await;
+        assert_eq!(status, StatusCode::CREATED, "{loan}");
+        assert_eq!(s.call(Method::GET, "/books/1", None, None).await.2["available"], 0);
+        let (status, _, body) = s.call(Method::POST, "/books/1/loans", Some(&other), None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(
+            s.call(Method::POST, "/books/99/loans", Some(&member), None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(s.call(Method::POST, "/books/1/loans", None, None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            s.call(Method::DELETE, "/books/1", Some(&admin), None).await.0,
+            StatusCode::CONFLICT,
+            "on loan"
+        );
+        let return_path = format!("/loans/{}/return", loan["id"]);
+        assert_eq!(
+            s.call(Method::POST, &return_path, Some(&other), None).await.0,
+            StatusCode::NOT_FOUND,
+            "not yours"
+        );
+        let (status, _, returned) = s.call(Method::POST, &return_path, Some(&member), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(returned["returned_at"].is_i64());
+        assert_eq!(
+            s.call(Method::POST, &return_path, Some(&member), None).await.0,
+            StatusCode::CONFLICT,
+            "twice"
+        );
+        assert_eq!(s.call(Method::GET, "/books/1", None, None).await.2["available"], 1);
+        let (_, _, mine) = s.call(Method::GET, "/me/loans", Some(&member), None).await;
+        assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+
+        // The open-loan limit (5 by default).
+        add(&s, &admin, json!({"title": "Many", "author": "B", "year": 2001, "copies": 50})).await;
+        for _ in 0..5 {
+            assert_eq!(
+                s.call(Method::POST, "/books/2/loans", Some(&other), None).await.0,
+                StatusCode::CREATED
+            );
+        }
+        let (status, _, body) = s.call(Method::POST, "/books/2/loans", Some(&other), None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("5 loans"), "{body}");
+        s.stop().await;
+    });
+}
+
+#[test]
+fn fifty_concurrent_borrows_of_three_copies_give_exactly_three_loans() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = std::sync::Arc::new(start(&dir.path().join("k.db")).await);
+        let admin = s.user("admin@example.com").await;
+        add(&s, &admin, json!({"title": "Scarce", "author": "C", "year": 2002, "copies": 3})).await;
+        // Ten members, five borrow attempts each, all at once.
+        let mut members = Vec::new();
+        for i in 0..10 {
+            members.push(s.user(&format!("m{i}@example.com")).await);
+        }
+        let mut tasks = kiln_runtime::task::JoinSet::new();
+        for token in members.iter().flat_map(|t| std::iter::repeat_n(t.clone(), 5)) {
+            let s = s.clone();
+            tasks.spawn(async move { s.call(Method::POST, "/books/1/loans", Some(&token), None).await.0 });
+        }
+        let mut statuses = Vec::new();
+        while let Some(status) = tasks.join_next().await {
+            statuses.push(status.unwrap());
+        }
+        let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+        let conflicts = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+        assert_eq!((created, conflicts), (3, 47), "{statuses:?}");
+        assert_eq!(s.call(Method::GET, "/books/1", None, None).await.2["available"], 0);
+    });
+}
