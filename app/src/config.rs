@@ -10,6 +10,7 @@ pub const USAGE: &str = "\
 kiln: the Kiln service (auth, the book library, loans) on SQLite
 
 usage: kiln [options]
+       kiln admin promote <email> [--db PATH]   make a user an admin
 
 options (flag / environment variable, default):
   --addr ADDR              KILN_ADDR          127.0.0.1:8080

@@ -16,8 +16,8 @@
 //!
 //! - `library/` — books and loans on SQLite; the field rules week 3's example shares.
 //!
-//! Not built yet (issue 6 continues): `/me` updates, the admin CLI, OpenAPI, week 4's
-//! example and docs, the app benchmarks.
+//! Not built yet (issue 6 continues): OpenAPI, week 4's example and docs, the app
+//! benchmarks.
 
 #![forbid(unsafe_code)]
 
@@ -69,10 +69,76 @@ pub async fn serve(
     kiln_http::Server::from_listener(listener).serve(routes::service(app.state), shutdown).await
 }
 
-/// The command line: `kiln [options]`. Returns the process's exit status.
+/// Makes the user with `email` an admin; false if there is no such user.
+///
+/// # Errors
+/// Storage failures.
+pub async fn promote(pool: &db::Pool, email: &str) -> Result<bool, error::AppError> {
+    let email = email.trim().to_owned();
+    pool.write(move |c| {
+        c.execute("UPDATE users SET role = 'admin' WHERE email = ?1", [email])
+            .map(|n| n > 0)
+            .map_err(error::AppError::from)
+    })
+    .await
+}
+
+/// `kiln admin promote <email> [--db PATH]`.
+fn admin_command(args: &[String]) -> ExitCode {
+    let (Some("promote"), Some(email)) = (args.first().map(String::as_str), args.get(1)) else {
+        eprintln!("kiln: usage: kiln admin promote <email> [--db PATH]");
+        return ExitCode::from(2);
+    };
+    let config = match config::parse(&args[2..], |k| std::env::var(k).ok()) {
+        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Help) => {
+            println!("usage: kiln admin promote <email> [--db PATH]");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("kiln: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = kiln_runtime::runtime::Builder::new_current_thread().build().expect("a runtime starts");
+    rt.block_on(async {
+        let pool = match db::Pool::open(
+            &config.db,
+            db::PoolConfig { readers: 1, ..db::PoolConfig::default() },
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("kiln: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match promote(&pool, email).await {
+            Ok(true) => {
+                println!("kiln: {email} is now an admin");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                eprintln!("kiln: no user with email {email} in {}", config.db.display());
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("kiln: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// The command line: `kiln [options]`, or `kiln admin promote <email>`. Returns the
+/// process's exit status.
 pub fn main() -> ExitCode {
     tracing_init();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("admin") {
+        return admin_command(&args[1..]);
+    }
     let config = match config::parse(&args, |k| std::env::var(k).ok()) {
         Ok(Parsed::Run(c)) => c,
         Ok(Parsed::Help) => {

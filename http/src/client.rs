@@ -9,7 +9,8 @@
 //! is dropped. A request on a pooled connection that turns out to be closed by the server
 //! in the meantime is retried once on a new connection, when it is idempotent.
 //!
-//! Plain `http://` only (TLS is out of scope for Kiln).
+//! Plain `http://` only (TLS is out of scope for Kiln). Pooled connections are registered
+//! with the runtime that opened them: use a `Client` (and its clones) within one runtime.
 
 use crate::h1::chunked::{ChunkedDecoder, DecodeIntoError};
 use crate::Body;

@@ -1,20 +1,29 @@
-//! `/me`: the caller's own profile (protected: `AuthUser`).
+//! `/me`: the caller's own profile (protected: `AuthUser`) — read it, change the display
+//! name and bio, change the password (which needs the current one and ends every other
+//! session), or delete the account.
 
-use crate::auth::AuthUser;
-use crate::error::AppError;
+use crate::auth::{password, session, AuthUser};
+use crate::clock::unix_now;
+use crate::error::{AppError, FieldError};
 use crate::state::AppState;
 use kiln_http::extract::{Json, State};
-use kiln_http::router::get;
+use kiln_http::http::StatusCode;
+use kiln_http::router::{get, put};
 use kiln_http::Router;
-use rusqlite::OptionalExtension;
+use rusqlite::{params, OptionalExtension};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// Longest bio, in characters.
+pub const MAX_BIO: usize = 1000;
+
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/me", get(me))
+    Router::new()
+        .route("/me", get(me).patch(update).delete(remove))
+        .route("/me/password", put(change_password))
 }
 
-async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
-    let id = user.id;
+async fn profile(state: &AppState, id: i64) -> Result<Value, AppError> {
     let row = state
         .pool
         .read(move |c| {
@@ -37,5 +46,114 @@ async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>
         })
         .await?;
     // A valid token for a deleted account: the token outlived its user.
-    row.map(Json).ok_or(AppError::InvalidToken)
+    row.ok_or(AppError::InvalidToken)
+}
+
+async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
+    Ok(Json(profile(&state, user.id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfilePatch {
+    display_name: Option<String>,
+    bio: Option<String>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(patch): Json<ProfilePatch>,
+) -> Result<Json<Value>, AppError> {
+    let mut errors = Vec::new();
+    if let Some(name) = &patch.display_name {
+        if let Err(message) = session::check_display_name(name) {
+            errors.push(FieldError { field: "display_name", message });
+        }
+    }
+    if patch.bio.as_ref().is_some_and(|b| b.chars().count() > MAX_BIO) {
+        errors.push(FieldError { field: "bio", message: format!("must be at most {MAX_BIO} characters") });
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let id = user.id;
+    state
+        .pool
+        .write(move |c| {
+            c.execute(
+                "UPDATE users SET display_name = COALESCE(?2, display_name), bio = COALESCE(?3, bio) WHERE id = ?1",
+                params![id, patch.display_name.map(|n| n.trim().to_owned()), patch.bio],
+            )
+            .map_err(AppError::from)
+        })
+        .await?;
+    Ok(Json(profile(&state, user.id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<PasswordChange>,
+) -> Result<StatusCode, AppError> {
+    if let Err(message) = password::check(&body.new_password) {
+        return Err(AppError::Validation(vec![FieldError { field: "new_password", message }]));
+    }
+    let id = user.id;
+    let hash: Option<String> = state
+        .pool
+        .read(move |c| {
+            c.query_row("SELECT password_hash FROM users WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+                .map_err(AppError::from)
+        })
+        .await?;
+    let Some(hash) = hash else { return Err(AppError::InvalidToken) };
+    if !password::verify(body.current_password, Some(hash), state.auth.bcrypt_cost).await {
+        return Err(AppError::Forbidden("the current password is wrong".into()));
+    }
+    let new_hash =
+        password::hash(body.new_password, state.auth.bcrypt_cost).await.map_err(AppError::Internal)?;
+    let now = unix_now();
+    state
+        .pool
+        .transaction(move |tx| {
+            tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, new_hash])?;
+            // Every session of this user ends: a stolen refresh token dies with the old password.
+            tx.execute(
+                "UPDATE refresh_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                params![id, now],
+            )?;
+            Ok::<_, AppError>(())
+        })
+        .await?;
+    tracing::info!(user = id, "password changed; every session revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, AppError> {
+    let id = user.id;
+    state
+        .pool
+        .transaction(move |tx| {
+            let open: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM loans WHERE user_id = ?1 AND returned_at IS NULL",
+                [id],
+                |r| r.get(0),
+            )?;
+            if open > 0 {
+                return Err(AppError::Conflict(format!("return your {open} open loan(s) first")));
+            }
+            tx.execute("DELETE FROM users WHERE id = ?1", [id])?; // tokens and loans cascade
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

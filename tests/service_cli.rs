@@ -1,0 +1,126 @@
+//! The `kiln` binary (what `cargo run --release` starts): `--help`, bad values, serving on a
+//! real port with a real database file, `kiln admin promote` against that file while the
+//! server runs, and a clean stop on SIGTERM.
+
+use kiln::http::http::{Request, StatusCode};
+use kiln::http::{Body, Client};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+
+#[test]
+fn help_and_bad_values() {
+    let help = Command::new(KILN).arg("--help").output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("KILN_JWT_SECRET"));
+    let bad = Command::new(KILN).args(["--bcrypt-cost", "99"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--bcrypt-cost") && err.contains("\"99\""), "{err}");
+    let short = Command::new(KILN).env("KILN_JWT_SECRET", "too short").output().unwrap();
+    assert_eq!(short.status.code(), Some(2), "a short secret stops startup");
+}
+
+/// A `Client`'s pooled connections belong to the runtime that opened them, so every call
+/// runs on the one runtime `rt`.
+fn post(
+    rt: &kiln::runtime::Runtime,
+    client: &Client,
+    url: String,
+    body: &str,
+    token: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
+    rt.block_on(async {
+        let mut req = Request::post(url).header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let r = client.send(req.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
+        let json = serde_json::from_slice(r.body().as_bytes().unwrap()).unwrap_or(serde_json::Value::Null);
+        (r.status(), json)
+    })
+}
+
+#[test]
+fn serves_promotes_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("service.db");
+    let mut child = Command::new(KILN)
+        .args(["--addr", "127.0.0.1:0", "--db", db.to_str().unwrap(), "--bcrypt-cost", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("kiln: listening on http://")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    let mut storage = String::new();
+    out.read_line(&mut storage).unwrap();
+    assert!(storage.contains("service.db") && storage.contains("schema v"), "{storage}");
+    assert!(dir.path().join("service.db.jwt-secret").exists(), "a secret was generated beside the database");
+
+    let client = Client::new();
+    let rt = kiln::runtime::Builder::new_current_thread().build().unwrap();
+    let signup = |email: &str| {
+        post(
+            &rt,
+            &client,
+            format!("http://{addr}/auth/signup"),
+            &format!(r#"{{"email":"{email}","password":"correct horse","display_name":"x"}}"#),
+            None,
+        )
+    };
+    assert_eq!(signup("first@example.com").0, StatusCode::CREATED);
+    assert_eq!(signup("second@example.com").0, StatusCode::CREATED);
+    let (_, tokens) = post(
+        &rt,
+        &client,
+        format!("http://{addr}/auth/login"),
+        r#"{"email":"second@example.com","password":"correct horse"}"#,
+        None,
+    );
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let book = r#"{"title":"T","author":"A","year":2000}"#;
+    assert_eq!(
+        post(&rt, &client, format!("http://{addr}/books"), book, Some(&token)).0,
+        StatusCode::FORBIDDEN
+    );
+
+    let promote = Command::new(KILN)
+        .args(["admin", "promote", "second@example.com", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(promote.status.success(), "{}", String::from_utf8_lossy(&promote.stderr));
+    assert_eq!(
+        post(&rt, &client, format!("http://{addr}/books"), book, Some(&token)).0,
+        StatusCode::CREATED,
+        "promoted while serving"
+    );
+    let nobody = Command::new(KILN)
+        .args(["admin", "promote", "nobody@example.com", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user with email nobody@example.com"));
+
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "kiln did not stop within 20 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(rest.contains("kiln: stopped"), "{rest}");
+}
