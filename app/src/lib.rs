@@ -16,8 +16,9 @@
 //!
 //! - `library/` — books and loans on SQLite; the field rules week 3's example shares.
 //!
-//! Not built yet (issue 6 continues): OpenAPI, week 4's example and docs, the app
-//! benchmarks.
+//! - `openapi.rs` — the OpenAPI 3.1 document at `/openapi.json`.
+//!
+//! Not built yet (issue 6 continues): week 4's example and docs, the app benchmarks.
 
 #![forbid(unsafe_code)]
 
@@ -27,6 +28,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod library;
+pub mod openapi;
 pub mod routes;
 pub mod secret;
 pub mod state;

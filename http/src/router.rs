@@ -360,6 +360,23 @@ impl<S: 'static> Router<S> {
         self
     }
 
+    /// The routes: each pattern with the methods routed on it (sorted; `HEAD` is implied by
+    /// `GET` and not listed; a route answering any method lists none). For documentation
+    /// and for tests that check a route table against, say, an OpenAPI document.
+    pub fn routes(&self) -> Vec<(String, Vec<Method>)> {
+        let mut table: Vec<(String, Vec<Method>)> = self
+            .routes
+            .iter()
+            .map(|r| {
+                let mut methods: Vec<Method> = r.methods.handlers.iter().map(|(m, _)| m.clone()).collect();
+                methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                (r.pattern.clone(), methods)
+            })
+            .collect();
+        table.sort();
+        table
+    }
+
     /// Answers requests no route matches (instead of the 404 problem).
     #[must_use]
     pub fn fallback<H: Handler<T, S>, T: 'static>(mut self, handler: H) -> Router<S> {
@@ -484,6 +501,19 @@ mod tests {
         );
         let with_fallback = app.fallback(fixed);
         assert_eq!(call(&with_fallback, Method::GET, "/nope").2, "static");
+    }
+
+    #[test]
+    fn the_route_table_lists_patterns_and_methods() {
+        let app: Router = Router::new().route("/b/{id}", get(fixed).delete(fixed)).route("/a", post(fixed));
+        let table = app.routes();
+        assert_eq!(
+            table,
+            vec![
+                ("/a".to_owned(), vec![Method::POST]),
+                ("/b/{id}".to_owned(), vec![Method::DELETE, Method::GET])
+            ]
+        );
     }
 
     #[test]

@@ -5,22 +5,33 @@ mod library;
 mod me;
 
 use crate::state::AppState;
+use kiln_http::extract::Json;
 use kiln_http::middleware::{CatchPanicLayer, RateLimitLayer, RequestIdLayer, TimeoutLayer, TraceLayer};
 use kiln_http::router::get;
 use kiln_http::{Router, Service, ServiceExt};
 use std::time::Duration;
+
+/// The routes that need no rate limit of their own.
+fn open_routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/openapi.json", get(|| async { Json(crate::openapi::document()) }))
+        .merge(me::routes())
+        .merge(library::routes())
+}
 
 /// Every route with its state. The auth routes sit behind their own per-IP rate limit: they
 /// are a router of their own, given its state, layered, and mounted as a service.
 pub fn router(state: AppState) -> Router {
     let limit = RateLimitLayer::per_second(state.auth.rate_per_sec, state.auth.rate_burst);
     let auth = auth::routes().with_state(state.clone()).layer(limit);
-    Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route_service("/auth/{*rest}", auth)
-        .merge(me::routes())
-        .merge(library::routes())
-        .with_state(state)
+    open_routes().route_service("/auth/{*rest}", auth).with_state(state)
+}
+
+/// Every route's pattern and methods, the auth routes included (unlike
+/// `router(…).routes()`, which sees them as one mounted service).
+pub fn route_table() -> Vec<(String, Vec<kiln_http::http::Method>)> {
+    open_routes().merge(auth::routes()).routes()
 }
 
 /// The routes inside the middleware stack: request id → trace → catch-panic → timeout.
