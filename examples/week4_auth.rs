@@ -1,0 +1,53 @@
+//! Week 4: the service in a small configuration — SQLite with migrations and a pool, bcrypt,
+//! JWT access tokens and rotating refresh tokens, protected routes, transactions — for the
+//! curl walkthrough in docs/week4.md.
+//!
+//! ```text
+//! cargo run --example week4_auth              # port 3004, database ./week4.db
+//! cargo run --example week4_auth -- --port 0 --db /tmp/w4.db
+//! ```
+//! Differences from `cargo run --release` (the full service): a cheaper bcrypt cost (10) so
+//! the walkthrough is quick, two-minute access tokens so refresh is worth trying, and a
+//! generous auth rate limit. Ctrl+C stops it; the database stays.
+
+#[path = "support/args.rs"]
+mod args;
+
+use kiln_app::config::Config;
+
+const USAGE: &str = "usage: week4_auth [--port N] [--db PATH]";
+
+#[kiln::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = args::Args::parse(USAGE, &["--port", "--db"], &[]);
+    let port: u16 = args.get("--port", 3004);
+    let mut config = Config { db: args.get("--db", "week4.db".to_owned()).into(), ..Config::default() };
+    config.jwt_secret = std::env::var("KILN_JWT_SECRET").ok().map(String::into_bytes);
+    config.auth.bcrypt_cost = 10;
+    config.auth.access_ttl_secs = 120;
+    config.auth.rate_burst = 100;
+    let app = kiln_app::build(config).await.unwrap_or_else(|e| args.fail(&e));
+    let listener = kiln::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| args.fail(&format!("cannot listen on port {port}: {e}")));
+    let addr = listener.local_addr().expect("a bound listener has an address");
+    println!("week4_auth: listening on http://{addr}, database {}", app.config.db.display());
+    println!("week4_auth: start with: curl -s -X POST http://{addr}/auth/signup -H 'content-type: application/json' \\");
+    println!("              -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse\",\"display_name\":\"Ada\"}}'");
+    println!("week4_auth: the whole walkthrough is in docs/week4.md; Ctrl+C to stop");
+    let summary = kiln_app::serve(app, listener, async {
+        if let Err(e) = kiln::shutdown::terminate_signal().await {
+            tracing::error!(error = %e, "cannot listen for signals");
+            std::future::pending::<()>().await;
+        }
+    })
+    .await;
+    println!("week4_auth: stopped after {} connections", summary.connections);
+}
