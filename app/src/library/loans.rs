@@ -65,9 +65,12 @@ pub async fn borrow(pool: &Pool, config: LibraryConfig, user: i64, book: i64) ->
 ///
 /// # Errors
 /// 404 (no such loan, or not the caller's), 409 (already returned).
-pub async fn give_back(pool: &Pool, user: i64, is_admin: bool, id: i64) -> Result<Loan, AppError> {
+pub async fn give_back(pool: &Pool, user: i64, id: i64) -> Result<Loan, AppError> {
     let now = unix_now();
     pool.transaction(move |tx| {
+        // The role is read in the same transaction: one trip to the blocking pool, not two.
+        let is_admin: bool =
+            tx.query_row("SELECT role = 'admin' FROM users WHERE id = ?1", [user], |r| r.get(0)).optional()?.unwrap_or(false);
         let row: Option<(i64, i64, i64, Option<i64>)> = tx
             .query_row(
                 "SELECT user_id, book_id, borrowed_at, returned_at FROM loans WHERE id = ?1",
