@@ -87,7 +87,10 @@ mod baseline {
     }
 
     impl AppState {
-        async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static) -> Result<T, Failure> {
+        async fn read<T: Send + 'static>(
+            &self,
+            f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        ) -> Result<T, Failure> {
             let _permit = self.db.reader_permits.acquire().await.map_err(fail)?;
             let db = self.db.clone();
             tokio::task::spawn_blocking(move || {
@@ -101,7 +104,10 @@ mod baseline {
             .map_err(fail)
         }
 
-        async fn write<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static) -> Result<T, Failure> {
+        async fn write<T: Send + 'static>(
+            &self,
+            f: impl FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
+        ) -> Result<T, Failure> {
             let _permit = self.db.writer_permit.acquire().await.map_err(fail)?;
             let db = self.db.clone();
             tokio::task::spawn_blocking(move || f(&mut db.writer.lock().unwrap())).await.map_err(fail)?
@@ -113,19 +119,31 @@ mod baseline {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .ok_or((StatusCode::UNAUTHORIZED, "no token".into()))?;
-            let claims = self.keys.verify(token, kiln_app::clock::unix_now()).map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()))?;
+            let claims = self
+                .keys
+                .verify(token, kiln_app::clock::unix_now())
+                .map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()))?;
             claims.sub.parse().map_err(|_| (StatusCode::UNAUTHORIZED, "bad sub".into()))
         }
     }
 
     fn book(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
-        Ok(json!({"id": r.get::<_, i64>(0)?, "title": r.get::<_, String>(1)?, "author": r.get::<_, String>(2)?,
-                  "year": r.get::<_, i64>(3)?, "isbn": r.get::<_, Option<String>>(4)?, "copies": r.get::<_, i64>(5)?, "available": r.get::<_, i64>(6)?}))
+        Ok(
+            json!({"id": r.get::<_, i64>(0)?, "title": r.get::<_, String>(1)?, "author": r.get::<_, String>(2)?,
+                  "year": r.get::<_, i64>(3)?, "isbn": r.get::<_, Option<String>>(4)?, "copies": r.get::<_, i64>(5)?, "available": r.get::<_, i64>(6)?}),
+        )
     }
 
     async fn show(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, Failure> {
         let found = s
-            .read(move |c| c.query_row("SELECT id, title, author, year, isbn, copies, available FROM books WHERE id = ?1", [id], book).optional())
+            .read(move |c| {
+                c.query_row(
+                    "SELECT id, title, author, year, isbn, copies, available FROM books WHERE id = ?1",
+                    [id],
+                    book,
+                )
+                .optional()
+            })
             .await?;
         found.map(Json).ok_or((StatusCode::NOT_FOUND, "no such book".into()))
     }
@@ -158,10 +176,17 @@ mod baseline {
     async fn login(State(s): State<AppState>, Json(body): Json<Login>) -> Result<Json<Value>, Failure> {
         let email = body.email.clone();
         let user: Option<(i64, String)> = s
-            .read(move |c| c.query_row("SELECT id, password_hash FROM users WHERE email = ?1", [email], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .read(move |c| {
+                c.query_row("SELECT id, password_hash FROM users WHERE email = ?1", [email], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
             .await?;
         let Some((id, hash)) = user else { return Err((StatusCode::UNAUTHORIZED, "invalid".into())) };
-        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(body.password, &hash).unwrap_or(false)).await.map_err(fail)?;
+        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(body.password, &hash).unwrap_or(false))
+            .await
+            .map_err(fail)?;
         if !ok {
             return Err((StatusCode::UNAUTHORIZED, "invalid".into()));
         }
@@ -178,25 +203,46 @@ mod baseline {
         })
         .await?;
         let access = s.keys.issue(&id.to_string(), now, 900, &kiln_app::auth::tokens::new_id());
-        Ok(Json(json!({"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": 900})))
+        Ok(Json(
+            json!({"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": 900}),
+        ))
     }
 
-    async fn borrow(State(s): State<AppState>, headers: HeaderMap, Path(book): Path<i64>) -> Result<(StatusCode, Json<Value>), Failure> {
+    async fn borrow(
+        State(s): State<AppState>,
+        headers: HeaderMap,
+        Path(book): Path<i64>,
+    ) -> Result<(StatusCode, Json<Value>), Failure> {
         let user = s.user(&headers)?;
         let now = kiln_app::clock::unix_now();
         let loan = s
             .write(move |c| {
                 let tx = c.transaction().map_err(fail)?;
                 let open: i64 = tx
-                    .query_row("SELECT COUNT(*) FROM loans WHERE user_id = ?1 AND returned_at IS NULL", [user], |r| r.get(0))
+                    .query_row(
+                        "SELECT COUNT(*) FROM loans WHERE user_id = ?1 AND returned_at IS NULL",
+                        [user],
+                        |r| r.get(0),
+                    )
                     .map_err(fail)?;
                 if open >= 5 {
                     return Err((StatusCode::CONFLICT, "limit".into()));
                 }
-                if tx.execute("UPDATE books SET available = available - 1 WHERE id = ?1 AND available > 0", [book]).map_err(fail)? == 0 {
+                if tx
+                    .execute(
+                        "UPDATE books SET available = available - 1 WHERE id = ?1 AND available > 0",
+                        [book],
+                    )
+                    .map_err(fail)?
+                    == 0
+                {
                     return Err((StatusCode::CONFLICT, "none available".into()));
                 }
-                tx.execute("INSERT INTO loans (user_id, book_id, borrowed_at) VALUES (?1, ?2, ?3)", params![user, book, now]).map_err(fail)?;
+                tx.execute(
+                    "INSERT INTO loans (user_id, book_id, borrowed_at) VALUES (?1, ?2, ?3)",
+                    params![user, book, now],
+                )
+                .map_err(fail)?;
                 let id = tx.last_insert_rowid();
                 tx.commit().map_err(fail)?;
                 Ok(json!({"id": id, "book_id": book, "borrowed_at": now, "returned_at": null}))
@@ -205,23 +251,31 @@ mod baseline {
         Ok((StatusCode::CREATED, Json(loan)))
     }
 
-    async fn give_back(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Json<Value>, Failure> {
+    async fn give_back(
+        State(s): State<AppState>,
+        headers: HeaderMap,
+        Path(id): Path<i64>,
+    ) -> Result<Json<Value>, Failure> {
         let user = s.user(&headers)?;
         let now = kiln_app::clock::unix_now();
         let loan = s
             .write(move |c| {
                 let tx = c.transaction().map_err(fail)?;
                 let row: Option<(i64, i64, i64, Option<i64>)> = tx
-                    .query_row("SELECT user_id, book_id, borrowed_at, returned_at FROM loans WHERE id = ?1", [id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })
+                    .query_row(
+                        "SELECT user_id, book_id, borrowed_at, returned_at FROM loans WHERE id = ?1",
+                        [id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )
                     .optional()
                     .map_err(fail)?;
                 let Some((_, book, borrowed, None)) = row.filter(|r| r.0 == user) else {
                     return Err((StatusCode::NOT_FOUND, "no such open loan".into()));
                 };
-                tx.execute("UPDATE loans SET returned_at = ?2 WHERE id = ?1", params![id, now]).map_err(fail)?;
-                tx.execute("UPDATE books SET available = available + 1 WHERE id = ?1", [book]).map_err(fail)?;
+                tx.execute("UPDATE loans SET returned_at = ?2 WHERE id = ?1", params![id, now])
+                    .map_err(fail)?;
+                tx.execute("UPDATE books SET available = available + 1 WHERE id = ?1", [book])
+                    .map_err(fail)?;
                 tx.commit().map_err(fail)?;
                 Ok(json!({"id": id, "book_id": book, "borrowed_at": borrowed, "returned_at": now}))
             })
@@ -238,9 +292,16 @@ mod baseline {
             c.pragma_update(None, "synchronous", "NORMAL").unwrap();
             c
         };
-        let readers: Vec<Connection> = (0..4).map(|_| open(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)).collect();
+        let readers: Vec<Connection> = (0..4)
+            .map(|_| open(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX))
+            .collect();
         let writer = open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX);
-        let db = Arc::new(Db { readers: Mutex::new(readers), reader_permits: Semaphore::new(4), writer: Mutex::new(writer), writer_permit: Semaphore::new(1) });
+        let db = Arc::new(Db {
+            readers: Mutex::new(readers),
+            reader_permits: Semaphore::new(4),
+            writer: Mutex::new(writer),
+            writer_permit: Semaphore::new(1),
+        });
         let keys = JwtKeys::new(secret, kiln_app::auth::ISSUER, kiln_app::auth::AUDIENCE).unwrap();
         let app = Router::new()
             .route("/books", get(list))
@@ -272,7 +333,8 @@ fn start() -> Servers {
     seed(&axum_db);
     let kiln_rt = kiln::runtime::Builder::new_multi_thread().worker_threads(workers()).build().unwrap();
     let kiln = kiln_rt.block_on(async {
-        let mut config = kiln_app::config::Config { db: kiln_db, jwt_secret: Some(SECRET.to_vec()), ..Default::default() };
+        let mut config =
+            kiln_app::config::Config { db: kiln_db, jwt_secret: Some(SECRET.to_vec()), ..Default::default() };
         config.auth.bcrypt_cost = BCRYPT_COST;
         config.auth.rate_burst = u32::MAX / 2; // the bench logs in far faster than a person
         config.auth.rate_per_sec = 1_000_000;
@@ -282,7 +344,8 @@ fn start() -> Servers {
         kiln::spawn(kiln_app::serve(app, listener, std::future::pending()));
         addr
     });
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers()).enable_all().build().unwrap();
+    let tokio_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(workers()).enable_all().build().unwrap();
     let axum = tokio_rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -293,7 +356,13 @@ fn start() -> Servers {
 }
 
 /// One request through the shared client; returns the status and the body as JSON.
-async fn send(client: &Client, method: &str, url: String, body: Option<&str>, token: Option<&str>) -> (StatusCode, serde_json::Value) {
+async fn send(
+    client: &Client,
+    method: &str,
+    url: String,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
     let mut req = Request::builder().method(method).uri(url);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -317,7 +386,8 @@ fn bench(c: &mut Criterion) {
     let client_rt = kiln::runtime::Builder::new_current_thread().build().unwrap();
     let client = Client::new();
     let targets = [("kiln", servers.kiln), ("axum", servers.axum)];
-    let name = |n: &str| format!("{n} [servers: multi_thread, {} workers; bcrypt cost {BCRYPT_COST}]", workers());
+    let name =
+        |n: &str| format!("{n} [servers: multi_thread, {} workers; bcrypt cost {BCRYPT_COST}]", workers());
 
     let mut group = c.benchmark_group(name("app_get_book"));
     for (stack, addr) in targets {
@@ -325,7 +395,8 @@ fn bench(c: &mut Criterion) {
         group.bench_function(stack, |b| {
             b.iter(|| {
                 i = i % BOOKS + 1;
-                let (status, _) = client_rt.block_on(send(&client, "GET", format!("http://{addr}/books/{i}"), None, None));
+                let (status, _) =
+                    client_rt.block_on(send(&client, "GET", format!("http://{addr}/books/{i}"), None, None));
                 assert_eq!(status, StatusCode::OK);
             })
         });
@@ -336,7 +407,13 @@ fn bench(c: &mut Criterion) {
     for (stack, addr) in targets {
         group.bench_function(stack, |b| {
             b.iter(|| {
-                let (status, page) = client_rt.block_on(send(&client, "GET", format!("http://{addr}/books?limit=20"), None, None));
+                let (status, page) = client_rt.block_on(send(
+                    &client,
+                    "GET",
+                    format!("http://{addr}/books?limit=20"),
+                    None,
+                    None,
+                ));
                 assert_eq!((status, page["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(20)));
             })
         });
@@ -348,7 +425,13 @@ fn bench(c: &mut Criterion) {
     for (stack, addr) in targets {
         group.bench_function(stack, |b| {
             b.iter(|| {
-                let (status, _) = client_rt.block_on(send(&client, "POST", format!("http://{addr}/auth/login"), Some(LOGIN), None));
+                let (status, _) = client_rt.block_on(send(
+                    &client,
+                    "POST",
+                    format!("http://{addr}/auth/login"),
+                    Some(LOGIN),
+                    None,
+                ));
                 assert_eq!(status, StatusCode::OK);
             })
         });
@@ -357,15 +440,20 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group(name("app_borrow_return"));
     for (stack, addr) in targets {
-        let (_, tokens) = client_rt.block_on(send(&client, "POST", format!("http://{addr}/auth/login"), Some(LOGIN), None));
+        let (_, tokens) =
+            client_rt.block_on(send(&client, "POST", format!("http://{addr}/auth/login"), Some(LOGIN), None));
         let token = tokens["access_token"].as_str().unwrap().to_owned();
         group.bench_function(stack, |b| {
             b.iter(|| {
                 client_rt.block_on(async {
-                    let (status, loan) = send(&client, "POST", format!("http://{addr}/books/1/loans"), None, Some(&token)).await;
+                    let (status, loan) =
+                        send(&client, "POST", format!("http://{addr}/books/1/loans"), None, Some(&token))
+                            .await;
                     assert_eq!(status, StatusCode::CREATED, "{loan}");
                     let id = loan["id"].as_i64().unwrap();
-                    let (status, _) = send(&client, "POST", format!("http://{addr}/loans/{id}/return"), None, Some(&token)).await;
+                    let (status, _) =
+                        send(&client, "POST", format!("http://{addr}/loans/{id}/return"), None, Some(&token))
+                            .await;
                     assert_eq!(status, StatusCode::OK);
                 })
             })

@@ -69,8 +69,10 @@ pub async fn give_back(pool: &Pool, user: i64, id: i64) -> Result<Loan, AppError
     let now = unix_now();
     pool.transaction(move |tx| {
         // The role is read in the same transaction: one trip to the blocking pool, not two.
-        let is_admin: bool =
-            tx.query_row("SELECT role = 'admin' FROM users WHERE id = ?1", [user], |r| r.get(0)).optional()?.unwrap_or(false);
+        let is_admin: bool = tx
+            .query_row("SELECT role = 'admin' FROM users WHERE id = ?1", [user], |r| r.get(0))
+            .optional()?
+            .unwrap_or(false);
         let row: Option<(i64, i64, i64, Option<i64>)> = tx
             .query_row(
                 "SELECT user_id, book_id, borrowed_at, returned_at FROM loans WHERE id = ?1",

@@ -6,7 +6,9 @@ mod me;
 
 use crate::state::AppState;
 use kiln_http::extract::Json;
-use kiln_http::middleware::{CatchPanicLayer, RateLimitLayer, RequestIdLayer, TimeoutLayer, TraceLayer};
+use kiln_http::middleware::{
+    BodyLimitLayer, CatchPanicLayer, RateLimitLayer, RequestIdLayer, TimeoutLayer, TraceLayer,
+};
 use kiln_http::router::get;
 use kiln_http::{Router, Service, ServiceExt};
 use std::time::Duration;
@@ -34,9 +36,14 @@ pub fn route_table() -> Vec<(String, Vec<kiln_http::http::Method>)> {
     open_routes().merge(auth::routes()).routes()
 }
 
-/// The routes inside the middleware stack: request id → trace → catch-panic → timeout.
+/// Largest request body the service reads (every body it takes is a small JSON object).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The routes inside the middleware stack: request id → trace → catch-panic → timeout →
+/// body limit.
 pub fn service(state: AppState) -> impl Service {
     router(state)
+        .layer(BodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::new(Duration::from_secs(30)))
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new())
