@@ -19,13 +19,7 @@ const USAGE: &str = "usage: week4_auth [--port N] [--db PATH]";
 
 #[kiln::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    kiln_app::init_logging(); // structured logs on stderr; RUST_LOG=debug for more
     let args = args::Args::parse(USAGE, &["--port", "--db"], &[]);
     let port: u16 = args.get("--port", 3004);
     let mut config = Config { db: args.get("--db", "week4.db".to_owned()).into(), ..Config::default() };

@@ -136,7 +136,7 @@ fn admin_command(args: &[String]) -> ExitCode {
 /// The command line: `kiln [options]`, or `kiln admin promote <email>`. Returns the
 /// process's exit status.
 pub fn main() -> ExitCode {
-    tracing_init();
+    init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("admin") {
         return admin_command(&args[1..]);
@@ -192,7 +192,9 @@ pub fn main() -> ExitCode {
     })
 }
 
-fn tracing_init() {
+/// Logs to stderr through `tracing` at `info` (or `RUST_LOG`), coloured only on a terminal.
+/// Called by `main`; the examples call it too. A second call does nothing.
+pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

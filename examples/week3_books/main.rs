@@ -24,13 +24,7 @@ const USAGE: &str =
 
 #[kiln::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    kiln_app::init_logging(); // structured logs on stderr; RUST_LOG=debug for more
     let args = args::Args::parse(
         USAGE,
         &["--port", "--cors-origin", "--rate", "--burst", "--timeout-ms"],
