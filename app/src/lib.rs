@@ -55,7 +55,8 @@ pub async fn build(config: Config) -> Result<App, String> {
             .await
             .map_err(|e| e.to_string())?;
     let secret = secret::load_or_create(config.jwt_secret.clone(), &config.db)?;
-    let keys = auth::jwt::JwtKeys::new(&secret, auth::ISSUER, auth::AUDIENCE)?;
+    let keys = auth::jwt::JwtKeys::new(&secret, auth::ISSUER, auth::AUDIENCE)?
+        .with_leeway(config.auth.token_leeway_secs);
     Ok(App {
         state: state::AppState { pool, keys, auth: config.auth, library: library::LibraryConfig::default() },
         config,

@@ -206,3 +206,32 @@ fn malformed_bodies_get_4xx_never_500() {
         s.stop().await;
     });
 }
+
+#[test]
+fn an_expired_access_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let mut config = kiln_app::config::Config {
+            db: dir.path().join("k.db"),
+            jwt_secret: Some(vec![42; 32]),
+            ..Default::default()
+        };
+        config.auth.bcrypt_cost = 4;
+        config.auth.access_ttl_secs = 1;
+        config.auth.token_leeway_secs = 0;
+        let s = common::start_with(config).await;
+        s.post("/auth/signup", ada()).await;
+        let (_, tokens) =
+            s.post("/auth/login", json!({"email": "ada@example.com", "password": "correct horse"})).await;
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(s.call(Method::GET, "/me", Some(&access), None).await.0, StatusCode::OK);
+        // Token times are whole seconds: past `exp` for sure after two of them.
+        kiln_runtime::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let (status, headers, _) = s.call(Method::GET, "/me", Some(&access), None).await;
+        assert_eq!(
+            (status, headers[WWW_AUTHENTICATE].to_str().unwrap()),
+            (StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"")
+        );
+        s.stop().await;
+    });
+}

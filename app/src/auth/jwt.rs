@@ -73,6 +73,7 @@ pub struct JwtKeys {
     mac: Hmac<Sha256>,
     issuer: String,
     audience: String,
+    leeway: i64,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -97,7 +98,14 @@ impl JwtKeys {
             ));
         }
         let mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| e.to_string())?;
-        Ok(JwtKeys { mac, issuer: issuer.to_owned(), audience: audience.to_owned() })
+        Ok(JwtKeys { mac, issuer: issuer.to_owned(), audience: audience.to_owned(), leeway: LEEWAY_SECS })
+    }
+
+    /// The same keys with another clock-skew allowance for `exp` (default [`LEEWAY_SECS`]).
+    #[must_use]
+    pub fn with_leeway(mut self, secs: i64) -> JwtKeys {
+        self.leeway = secs;
+        self
     }
 
     /// A signed token for `sub`, valid for `ttl_secs` from `now`.
@@ -143,7 +151,7 @@ impl JwtKeys {
             .ok()
             .and_then(|json| serde_json::from_slice(&json).ok())
             .ok_or(JwtError::Claims)?;
-        if now > claims.exp.saturating_add(LEEWAY_SECS) {
+        if now > claims.exp.saturating_add(self.leeway) {
             return Err(JwtError::Expired);
         }
         if claims.iss != self.issuer || claims.aud != self.audience {

@@ -27,6 +27,8 @@ pub struct AuthConfig {
     pub rate_per_sec: u32,
     /// … in bursts of up to this many (default 20).
     pub rate_burst: u32,
+    /// Clock skew allowed when checking an access token's `exp`, seconds (default 60).
+    pub token_leeway_secs: i64,
 }
 
 impl Default for AuthConfig {
@@ -39,6 +41,7 @@ impl Default for AuthConfig {
             lockout_secs: 15 * 60,
             rate_per_sec: 5,
             rate_burst: 20,
+            token_leeway_secs: jwt::LEEWAY_SECS,
         }
     }
 }

@@ -21,7 +21,13 @@ pub struct Service {
 pub async fn start(db: &Path) -> Service {
     let mut config = Config { db: db.to_path_buf(), jwt_secret: Some(vec![42; 32]), ..Config::default() };
     config.auth.bcrypt_cost = 4;
-    config.auth.rate_burst = 10_000; // the tests sign many users up from one address
+    start_with(config).await
+}
+
+/// Serves a service built from `config` (its auth rate limit raised: the tests sign many
+/// users up from one address).
+pub async fn start_with(mut config: Config) -> Service {
+    config.auth.rate_burst = 10_000;
     let app = build(config).await.unwrap();
     let listener = kiln_net::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
