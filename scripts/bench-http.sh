@@ -94,29 +94,12 @@ for name in ("plaintext", "pipelined16", "json"):
         (b, _, _), _ = med(base, name)
         per = per_round(name, base)
         bars.append((f"{name}: kiln ÷ {base}", k / b, min(per), max(per)))
-width, bar_h, gap, left = 900, 22, 8, 230
-top = max(2.0, max(min(hi, 8.0) for *_, hi in bars) * 1.05)
-scale = (width - left - 80) / top
-height = 45 + len(bars) * (bar_h + gap) + 30
-svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-       '<rect width="100%" height="100%" fill="white"/>',
-       f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">Requests/s, Kiln ÷ baseline (wrk, medians over rounds; line: range). Right of 1.00: Kiln is faster</text>']
-for i, (label, ratio, lo, hi) in enumerate(bars):
-    y = 35 + i * (bar_h + gap)
-    colour = "#2e7d32" if ratio >= 1.0 else "#c62828"
-    shown = min(ratio, top)
-    svg.append(f'<text x="{left - 8}" y="{y + bar_h * 0.7}" text-anchor="end">{label}</text>')
-    svg.append(f'<rect x="{left}" y="{y}" width="{shown * scale:.1f}" height="{bar_h}" fill="{colour}"/>')
-    if hi > lo:
-        svg.append(f'<line x1="{left + min(lo, top) * scale:.1f}" y1="{y + bar_h / 2}" x2="{left + min(hi, top) * scale:.1f}" y2="{y + bar_h / 2}" stroke="black"/>')
-    svg.append(f'<text x="{left + min(max(ratio, hi), top) * scale + 5:.1f}" y="{y + bar_h * 0.7}">{ratio:.2f}</text>')
-x1 = left + scale
-svg.append(f'<line x1="{x1}" y1="30" x2="{x1}" y2="{height - 25}" stroke="black" stroke-dasharray="4 3"/>')
-svg.append(f'<text x="{x1}" y="{height - 10}" text-anchor="middle">1.00 (parity)</text>')
-svg.append("</svg>")
-import os
-os.makedirs("docs/bench", exist_ok=True)
-open("docs/bench/http-wrk-ratios.svg", "w").write("\n".join(svg) + "\n")
+# The chart is drawn by scripts/bench-report's `svg` (one chart drawer for every bench).
+import importlib.machinery, pathlib
+report = importlib.machinery.SourceFileLoader("bench_report", "scripts/bench-report").load_module()
+report.svg(bars, pathlib.Path("docs/bench/http-wrk-ratios.svg"),
+           "Requests/s, Kiln ÷ baseline (wrk, medians over rounds; line: range). Right of 1.00: Kiln is faster",
+           lower_is_better=False)
 print("\n(chart written to docs/bench/http-wrk-ratios.svg)", file=sys.stderr)
 if any(r[1] == "kiln-percore" for r in rows):
     print()

@@ -54,6 +54,7 @@ pub async fn build(config: Config) -> Result<App, String> {
         db::Pool::open(&config.db, db::PoolConfig { readers: config.readers, ..db::PoolConfig::default() })
             .await
             .map_err(|e| e.to_string())?;
+    auth::password::prepare(config.auth.bcrypt_cost).await;
     let secret = secret::load_or_create(config.jwt_secret.clone(), &config.db)?;
     let keys = auth::jwt::JwtKeys::new(&secret, auth::ISSUER, auth::AUDIENCE)?
         .with_leeway(config.auth.token_leeway_secs);

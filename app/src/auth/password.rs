@@ -46,6 +46,15 @@ pub async fn verify(password: String, hash: Option<String>, cost: u32) -> bool {
     .unwrap_or(false)
 }
 
+/// Computes the dummy hash ahead of the first login (called at startup): computed lazily, the
+/// first login with an unknown email would take two hashes' time and stand out.
+pub async fn prepare(cost: u32) {
+    let _ = kiln_runtime::task::spawn_blocking(move || {
+        dummy_hash(cost);
+    })
+    .await;
+}
+
 fn dummy_hash(cost: u32) -> &'static str {
     static DUMMY: OnceLock<(u32, String)> = OnceLock::new();
     let (c, h) = DUMMY.get_or_init(|| {

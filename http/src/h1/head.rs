@@ -178,25 +178,19 @@ pub fn parse_request_head(
         _ => !fields.connection_close,
     };
     let expect_continue = version == Version::HTTP_11 && fields.expect_continue;
-    let headers = shared_header_map(req.headers, buf, &raw).map_err(HeadError::bad)?;
+    let headers = header_map(req.headers, buf, &raw).map_err(HeadError::bad)?;
     Ok(Some((RequestHead { method, uri, version, headers, framing, keep_alive, expect_continue }, head_len)))
 }
 
-/// `httparse`'s fields as a `HeaderMap`, validated (no CR, LF or NUL in a value). Shared by
-/// request parsing and the client's response parsing.
-pub(crate) fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, String> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for h in fields {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| "invalid header name".to_owned())?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| format!("invalid value for {name}"))?;
-        headers.append(name, value);
-    }
-    Ok(headers)
-}
-
-/// Like [`header_map`], but each value is a slice of `raw`, a copy of `buf` (which the
-/// fields borrow from): no allocation per value.
-fn shared_header_map(fields: &[httparse::Header<'_>], buf: &[u8], raw: &Bytes) -> Result<HeaderMap, String> {
+/// `httparse`'s fields as a `HeaderMap`, validated (no CR, LF or NUL in a value). Each value
+/// is a slice of `raw`, a copy of the head in `buf` (which the fields borrow from): one copy
+/// for the whole head, no allocation per value. Shared by request parsing and the client's
+/// response parsing.
+pub(crate) fn header_map(
+    fields: &[httparse::Header<'_>],
+    buf: &[u8],
+    raw: &Bytes,
+) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::with_capacity(fields.len());
     for h in fields {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| "invalid header name".to_owned())?;

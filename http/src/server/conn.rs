@@ -41,6 +41,9 @@ use std::task::Poll;
 /// Output buffered before it is written even though more pipelined requests wait.
 pub const WRITE_HIGH_WATER: usize = 64 * 1024;
 
+/// The interim response a client that sent `Expect: 100-continue` waits for.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// Most bytes of an unread request body read and discarded to keep a connection open; a
 /// larger remainder closes the connection instead.
 pub const DRAIN_LIMIT: usize = 64 * 1024;
@@ -145,7 +148,7 @@ pub(crate) async fn serve<S: Service>(
                 wanted = rx => {
                     // The handler is reading the body: tell the client to send it.
                     if wanted.is_ok() {
-                        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        out.extend_from_slice(CONTINUE);
                         if flush(&mut write, &mut out).await.is_err() {
                             return;
                         }
@@ -165,7 +168,7 @@ pub(crate) async fn serve<S: Service>(
             matches!(rx.try_recv(), Err(kiln_runtime::sync::oneshot::error::TryRecvError::Empty))
         });
         if still_owed && response.body().as_bytes().is_none() {
-            out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            out.extend_from_slice(CONTINUE);
         }
         match write_response(&mut write, &mut out, &mut date, version, is_head, close, response).await {
             Ok(closes) => close |= closes,
