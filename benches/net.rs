@@ -19,7 +19,7 @@
 // `criterion_group!` generates a public function without docs.
 #![allow(missing_docs)]
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -140,20 +140,43 @@ fn start_udp_echo(rt: &ServerRt) -> SocketAddr {
     }
 }
 
-/// Runs one workload against a Kiln server and a Tokio server in one criterion group.
+#[path = "support/paired.rs"]
+mod paired;
+#[path = "support/pin.rs"]
+mod pin;
+
+/// Builds both server runtimes on the server CPUs, then moves this (client) thread to the
+/// client CPUs (`support/pin.rs`).
+fn server_rts() -> (ServerRt, ServerRt) {
+    let split = pin::Split::from_env();
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| match &split {
+        Some(split) => eprintln!("net bench: {}", split.describe()),
+        None => eprintln!("net bench: threads not pinned"),
+    });
+    if let Some(split) = &split {
+        split.enter_server();
+    }
+    let rts = (kiln_rt(), tokio_rt());
+    if let Some(split) = &split {
+        split.enter_client();
+    }
+    rts
+}
+
+/// Runs one workload against a Kiln server and a Tokio server in one group. Both servers run
+/// for the whole group, so `KILN_BENCH_PAIRED` can interleave them (`support/paired.rs`).
 fn both(
     c: &mut Criterion,
     name: &str,
     start: fn(&ServerRt) -> SocketAddr,
     run: impl Fn(SocketAddr, u64) -> Duration,
 ) {
-    let mut group = c.benchmark_group(group_name(name));
-    for (id, rt) in [("kiln", kiln_rt()), ("tokio", tokio_rt())] {
-        let addr = start(&rt);
-        group.bench_function(BenchmarkId::from_parameter(id), |b| b.iter_custom(|iters| run(addr, iters)));
-        drop(rt);
-    }
-    group.finish();
+    let (kiln, tokio) = server_rts();
+    let (kiln_addr, tokio_addr) = (start(&kiln), start(&tokio));
+    let mut on_kiln = |b: &mut paired::Bencher| b.iter_custom(|iters| run(kiln_addr, iters));
+    let mut on_tokio = |b: &mut paired::Bencher| b.iter_custom(|iters| run(tokio_addr, iters));
+    paired::compare(c, "net", &group_name(name), &mut [("kiln", &mut on_kiln), ("tokio", &mut on_tokio)]);
 }
 
 fn tcp_echo_rtt(c: &mut Criterion) {
@@ -271,14 +294,19 @@ fn start_chat(rt: &ServerRt, db: &std::path::Path) -> SocketAddr {
     }
 }
 
-fn chat_fanout(c: &mut Criterion) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    let client = client_rt();
-    let mut group = c.benchmark_group(group_name("chat_fanout_1x100_x1000"));
-    group.sample_size(10);
-    for (id, rt) in [("kiln", kiln_rt()), ("tokio", tokio_rt())] {
+/// A chat server with its receivers and sender connected and joined, ready for rounds.
+struct ChatRig {
+    sender: tokio::net::tcp::OwnedWriteHalf,
+    receivers: Vec<tokio::io::BufReader<tokio::net::TcpStream>>,
+    round: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl ChatRig {
+    fn connect(client: &tokio::runtime::Runtime, rt: &ServerRt) -> ChatRig {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
         let dir = tempfile::tempdir().unwrap();
-        let addr = start_chat(&rt, &dir.path().join("chat.db"));
+        let addr = start_chat(rt, &dir.path().join("chat.db"));
         // Connect everyone once; each receiver skips its greeting lines.
         let (mut sender, mut receivers) = client.block_on(async {
             let mut receivers = Vec::new();
@@ -313,44 +341,59 @@ fn chat_fanout(c: &mut Criterion) {
                 }
             }
         });
-        let mut round = 0u64;
-        group.bench_function(BenchmarkId::from_parameter(id), |b| {
-            b.iter_custom(|iters| {
-                client.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        round += 1;
-                        let last = format!("r{round} m{}", MESSAGES - 1);
-                        let mut batch = String::new();
-                        for m in 0..MESSAGES {
-                            batch.push_str(&format!("r{round} m{m}\n"));
-                        }
-                        let send = sender.write_all(batch.as_bytes());
-                        let receive = futures::future::join_all(receivers.iter_mut().map(|r| {
-                            let last = last.clone();
-                            async move {
-                                let mut line = String::new();
-                                loop {
-                                    line.clear();
-                                    assert!(r.read_line(&mut line).await.unwrap() > 0, "server closed");
-                                    if line.trim_end().ends_with(&last) {
-                                        break;
-                                    }
-                                }
-                            }
-                        }));
-                        let (sent, _) = tokio::join!(send, receive);
-                        sent.unwrap();
-                    }
-                    start.elapsed()
-                })
-            })
-        });
-        drop(receivers);
-        drop(sender);
-        drop(rt);
+        ChatRig { sender, receivers, round: 0, _dir: dir }
     }
-    group.finish();
+
+    /// `iters` rounds of MESSAGES messages, each seen by every receiver.
+    fn rounds(&mut self, client: &tokio::runtime::Runtime, iters: u64) -> Duration {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        client.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                self.round += 1;
+                let round = self.round;
+                let last = format!("r{round} m{}", MESSAGES - 1);
+                let mut batch = String::new();
+                for m in 0..MESSAGES {
+                    batch.push_str(&format!("r{round} m{m}\n"));
+                }
+                let send = self.sender.write_all(batch.as_bytes());
+                let receive = futures::future::join_all(self.receivers.iter_mut().map(|r| {
+                    let last = last.clone();
+                    async move {
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            assert!(r.read_line(&mut line).await.unwrap() > 0, "server closed");
+                            if line.trim_end().ends_with(&last) {
+                                break;
+                            }
+                        }
+                    }
+                }));
+                let (sent, _) = tokio::join!(send, receive);
+                sent.unwrap();
+            }
+            start.elapsed()
+        })
+    }
+}
+
+fn chat_fanout(c: &mut Criterion) {
+    let client = client_rt();
+    let (kiln, tokio) = server_rts();
+    let mut kiln_rig = ChatRig::connect(&client, &kiln);
+    let mut tokio_rig = ChatRig::connect(&client, &tokio);
+    let mut on_kiln = |b: &mut paired::Bencher| b.iter_custom(|iters| kiln_rig.rounds(&client, iters));
+    let mut on_tokio = |b: &mut paired::Bencher| b.iter_custom(|iters| tokio_rig.rounds(&client, iters));
+    let name = group_name("chat_fanout_1x100_x1000");
+    paired::compare_with_samples(
+        c,
+        "net",
+        &name,
+        Some(10),
+        &mut [("kiln", &mut on_kiln), ("tokio", &mut on_tokio)],
+    );
 }
 
 fn config() -> Criterion {

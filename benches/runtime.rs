@@ -47,32 +47,39 @@ fn group_name(name: &str) -> String {
     format!("{name} [multi_thread, {} workers]", workers())
 }
 
+#[path = "support/paired.rs"]
+mod paired;
+use paired::Bencher;
+
 /// Writes one benchmark per runtime into a group. `$rt` is built once per runtime; `$spawn`
 /// names the runtime's spawn, `$yield_now` its yield; the body is the same code for both.
+/// Both runtimes live for the whole group, so `KILN_BENCH_PAIRED` can interleave them
+/// (see `support/paired.rs`).
 macro_rules! side_by_side {
     ($c:expr, $group:expr, |$b:ident, $rt:ident, $spawn:ident, $yield_now:ident, $sleep:ident, $timeout:ident, $spawn_blocking:ident| $body:block, $kiln_rt:expr, $tokio_rt:expr) => {{
-        let mut group = $c.benchmark_group($group);
+        let kiln_rt = $kiln_rt;
+        let tokio_rt = $tokio_rt;
         #[allow(unused_imports)]
-        {
-            let $rt = $kiln_rt;
+        let mut kiln = {
+            let $rt = &kiln_rt;
             use kiln::spawn as $spawn;
             use kiln::task::spawn_blocking as $spawn_blocking;
             use kiln::task::yield_now as $yield_now;
             use kiln::time::sleep as $sleep;
             use kiln::time::timeout as $timeout;
-            group.bench_function(BenchmarkId::from_parameter("kiln"), |$b| $body);
-        }
+            move |$b: &mut Bencher| $body
+        };
         #[allow(unused_imports)]
-        {
-            let $rt = $tokio_rt;
+        let mut tokio = {
+            let $rt = &tokio_rt;
             use tokio::spawn as $spawn;
             use tokio::task::spawn_blocking as $spawn_blocking;
             use tokio::task::yield_now as $yield_now;
             use tokio::time::sleep as $sleep;
             use tokio::time::timeout as $timeout;
-            group.bench_function(BenchmarkId::from_parameter("tokio"), |$b| $body);
-        }
-        group.finish();
+            move |$b: &mut Bencher| $body
+        };
+        paired::compare($c, "runtime", &$group, &mut [("kiln", &mut kiln), ("tokio", &mut tokio)]);
     }};
 }
 
@@ -401,6 +408,9 @@ fn current_thread_spawn(c: &mut Criterion) {
 /// Week 1: ten simulated downloads of 1–10 ms, awaited one after another, then concurrently.
 /// Uses criterion's `to_async`, which Kiln supports through `AsyncExecutor`.
 fn week1_sequential_vs_concurrent(c: &mut Criterion) {
+    if paired::enabled() {
+        return; // timer-bound: both runtimes take the sum of the sleeps; nothing to pair
+    }
     let mut group = c.benchmark_group("week1_downloads [current_thread]");
     group.sample_size(10);
     let kiln_rt = kiln_current();

@@ -6,7 +6,7 @@
 // `criterion_group!` generates a public function without docs.
 #![allow(missing_docs)]
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -33,28 +33,34 @@ fn multi(name: &str) -> String {
     format!("{name} [multi_thread, {} workers]", workers())
 }
 
+#[path = "support/paired.rs"]
+mod paired;
+use paired::Bencher;
+
 /// One benchmark per runtime in one group; `$sync`, `$spawn` and `$yield_now` name the
-/// runtime's module and functions, so the body is the same code for both.
+/// runtime's module and functions, so the body is the same code for both. Both runtimes live
+/// for the whole group, so `KILN_BENCH_PAIRED` can interleave them (see `support/paired.rs`).
 macro_rules! both {
     ($c:expr, $group:expr, |$b:ident, $rt:ident, $sync:ident, $spawn:ident, $yield_now:ident| $body:block, $kiln_rt:expr, $tokio_rt:expr) => {{
-        let mut group = $c.benchmark_group($group);
+        let kiln_rt = $kiln_rt;
+        let tokio_rt = $tokio_rt;
         #[allow(unused_imports, unused_variables)]
-        {
-            let $rt = $kiln_rt;
+        let mut kiln = {
+            let $rt = &kiln_rt;
             use kiln::spawn as $spawn;
             use kiln::sync as $sync;
             use kiln::task::yield_now as $yield_now;
-            group.bench_function(BenchmarkId::from_parameter("kiln"), |$b| $body);
-        }
+            move |$b: &mut Bencher| $body
+        };
         #[allow(unused_imports, unused_variables)]
-        {
-            let $rt = $tokio_rt;
+        let mut tokio = {
+            let $rt = &tokio_rt;
             use tokio::spawn as $spawn;
             use tokio::sync as $sync;
             use tokio::task::yield_now as $yield_now;
-            group.bench_function(BenchmarkId::from_parameter("tokio"), |$b| $body);
-        }
-        group.finish();
+            move |$b: &mut Bencher| $body
+        };
+        paired::compare($c, "sync", &$group, &mut [("kiln", &mut kiln), ("tokio", &mut tokio)]);
     }};
 }
 

@@ -20,6 +20,14 @@ const PARKED_CONDVAR: usize = 1;
 const PARKED_DRIVER: usize = 2;
 const NOTIFIED: usize = 3;
 
+/// Times a parking worker yields its CPU, checking for a wake-up in between, before it goes to
+/// sleep. When the thread that will wake it is waiting for a CPU (more busy threads than
+/// cores), a yield lets it run, and the wake-up then costs neither side a syscall (`unpark`
+/// of a worker that has not yet slept is one atomic swap). Tokio does the same. Measured with
+/// paired runs (BENCHMARKS.md): echo throughput, UDP, contended semaphore and RwLock gain
+/// 10-35 %; a non-worker thread notifying runtime tasks in a tight loop loses.
+const SPIN_YIELDS: usize = 3;
+
 pub(crate) struct Parker {
     state: AtomicUsize,
     mutex: Mutex<()>,
@@ -33,8 +41,13 @@ impl Parker {
 
     /// Blocks until `unpark` (or, when holding the driver, until an event or timer).
     pub(crate) fn park(&self, driver: &Mutex<Driver>, handle: &driver::Handle) {
-        if self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
-            return;
+        for spins_left in (0..=SPIN_YIELDS).rev() {
+            if self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
+                return;
+            }
+            if spins_left > 0 {
+                std::thread::yield_now();
+            }
         }
         if let Ok(mut driver) = driver.try_lock() {
             if self.state.compare_exchange(EMPTY, PARKED_DRIVER, SeqCst, SeqCst).is_err() {
