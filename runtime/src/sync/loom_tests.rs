@@ -195,3 +195,30 @@ fn loom_mpsc_two_senders_on_a_full_channel() {
         assert_eq!(got, vec![1, 2]);
     });
 }
+
+#[test]
+fn loom_mpsc_batches_keep_each_senders_order() {
+    // The receiver swaps the shared queue for its batch: under every interleaving with two
+    // senders, nothing is lost or duplicated and each sender's messages stay in order.
+    loom::model(|| {
+        let (tx, mut rx) = mpsc::unbounded_channel::<u32>();
+        let tx2 = tx.clone();
+        let a = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+        });
+        let b = thread::spawn(move || tx2.send(10).unwrap());
+        let got = block_on(async {
+            let mut got = Vec::new();
+            while let Some(v) = rx.recv().await {
+                got.push(v);
+            }
+            got
+        });
+        a.join().unwrap();
+        b.join().unwrap();
+        let ones: Vec<u32> = got.iter().copied().filter(|&v| v < 10).collect();
+        assert_eq!(ones, vec![1, 2]);
+        assert_eq!(got.len(), 3);
+    });
+}

@@ -6,6 +6,12 @@
 //! backpressure. Because the semaphore is fair, senders blocked on a full channel proceed in
 //! the order they arrived.
 //!
+//! The receiver does not pop the shared queue one message at a time: when its own batch
+//! ([`Rx`]) is empty it swaps the whole shared queue for its empty one, in one lock
+//! acquisition, then pops the batch without any lock. Under contention the senders meet the
+//! receiver at the lock once per batch instead of once per message; the two `VecDeque`s trade
+//! places, so neither side allocates once both have grown.
+//!
 //! # Closing rules
 //! - `recv` returns `None` once the buffer is empty and either every sender is gone or the
 //!   receiver closed the channel. Messages sent before that are always delivered.
@@ -19,6 +25,7 @@ use crate::loom::sync::Mutex;
 use crate::sync::notify::Notify;
 use crate::sync::semaphore::Semaphore;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 pub(crate) struct Chan<T> {
@@ -68,16 +75,17 @@ impl<T> Chan<T> {
         Ok(())
     }
 
-    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        std::task::ready!(crate::task::coop::poll_proceed(cx));
+    /// Moves every queued message into `batch` (which is empty), or registers the receiver's
+    /// waker. `Ready(false)`: closed and drained; `Ready(true)`: `batch` now holds messages.
+    fn poll_refill(&self, batch: &mut VecDeque<T>, cx: &mut Context<'_>) -> Poll<bool> {
+        debug_assert!(batch.is_empty());
         let mut state = lock(&self.state);
-        if let Some(v) = state.queue.pop_front() {
-            drop(state);
-            self.release_permits(1);
-            return Poll::Ready(Some(v));
+        if !state.queue.is_empty() {
+            std::mem::swap(&mut state.queue, batch);
+            return Poll::Ready(true);
         }
         if state.rx_closed || self.tx_count.load(Acquire) == 0 {
-            return Poll::Ready(None);
+            return Poll::Ready(false);
         }
         match &state.rx_waker {
             Some(w) if w.will_wake(cx.waker()) => {}
@@ -86,39 +94,16 @@ impl<T> Chan<T> {
         Poll::Pending
     }
 
-    pub(crate) fn poll_recv_many(&self, cx: &mut Context<'_>, buf: &mut Vec<T>, limit: usize) -> Poll<usize> {
-        if limit == 0 {
-            return Poll::Ready(0);
-        }
-        std::task::ready!(crate::task::coop::poll_proceed(cx));
+    /// Like `poll_refill`, for `try_recv`: no waker to register.
+    fn try_refill(&self, batch: &mut VecDeque<T>) -> Result<(), TryRecvError> {
         let mut state = lock(&self.state);
-        let n = limit.min(state.queue.len());
-        if n > 0 {
-            buf.extend(state.queue.drain(..n));
-            drop(state);
-            self.release_permits(n);
-            return Poll::Ready(n);
-        }
-        if state.rx_closed || self.tx_count.load(Acquire) == 0 {
-            return Poll::Ready(0);
-        }
-        match &state.rx_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => state.rx_waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
-    }
-
-    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
-        let mut state = lock(&self.state);
-        match state.queue.pop_front() {
-            Some(v) => {
-                drop(state);
-                self.release_permits(1);
-                Ok(v)
-            }
-            None if state.rx_closed || self.tx_count.load(Acquire) == 0 => Err(TryRecvError::Disconnected),
-            None => Err(TryRecvError::Empty),
+        if !state.queue.is_empty() {
+            std::mem::swap(&mut state.queue, batch);
+            Ok(())
+        } else if state.rx_closed || self.tx_count.load(Acquire) == 0 {
+            Err(TryRecvError::Disconnected)
+        } else {
+            Err(TryRecvError::Empty)
         }
     }
 
@@ -138,7 +123,7 @@ impl<T> Chan<T> {
     }
 
     /// The receiver is dropped: close, and drop every buffered message.
-    pub(crate) fn close_and_drain(&self) {
+    fn close_and_drain(&self) {
         self.close();
         let drained: VecDeque<T> = std::mem::take(&mut lock(&self.state).queue);
         drop(drained); // outside the lock
@@ -153,7 +138,7 @@ impl<T> Chan<T> {
         state.rx_closed || self.tx_count.load(Acquire) == 0
     }
 
-    pub(crate) fn len(&self) -> usize {
+    fn queued(&self) -> usize {
         lock(&self.state).queue.len()
     }
 
@@ -181,5 +166,70 @@ impl<T> Chan<T> {
             }
             notified.await;
         }
+    }
+}
+
+/// The receiving end: the channel plus the batch taken from it (see the module docs).
+pub(crate) struct Rx<T> {
+    pub(crate) chan: Arc<Chan<T>>,
+    batch: VecDeque<T>,
+}
+
+impl<T> Rx<T> {
+    pub(crate) fn new(chan: Arc<Chan<T>>) -> Rx<T> {
+        Rx { chan, batch: VecDeque::new() }
+    }
+
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        std::task::ready!(crate::task::coop::poll_proceed(cx));
+        if self.batch.is_empty() && !std::task::ready!(self.chan.poll_refill(&mut self.batch, cx)) {
+            return Poll::Ready(None);
+        }
+        let v = self.batch.pop_front();
+        self.chan.release_permits(1);
+        Poll::Ready(v)
+    }
+
+    pub(crate) fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        if limit == 0 {
+            return Poll::Ready(0);
+        }
+        std::task::ready!(crate::task::coop::poll_proceed(cx));
+        if self.batch.is_empty() && !std::task::ready!(self.chan.poll_refill(&mut self.batch, cx)) {
+            return Poll::Ready(0);
+        }
+        let n = limit.min(self.batch.len());
+        buf.extend(self.batch.drain(..n));
+        self.chan.release_permits(n);
+        Poll::Ready(n)
+    }
+
+    pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        if self.batch.is_empty() {
+            self.chan.try_refill(&mut self.batch)?;
+        }
+        let v = self.batch.pop_front().expect("a refill moves at least one message");
+        self.chan.release_permits(1);
+        Ok(v)
+    }
+
+    /// Messages waiting: this end's batch and the shared queue.
+    pub(crate) fn len(&self) -> usize {
+        self.batch.len() + self.chan.queued()
+    }
+}
+
+// Messages are moved in and out, never pinned, so a pinned receiver may move its batch.
+impl<T> Unpin for Rx<T> {}
+
+impl<T> Drop for Rx<T> {
+    fn drop(&mut self) {
+        self.chan.close_and_drain();
+        // `batch` drops with the struct, after the channel is closed to senders.
     }
 }

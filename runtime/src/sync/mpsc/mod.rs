@@ -4,7 +4,7 @@
 mod chan;
 pub mod error;
 
-use chan::Chan;
+use chan::{Chan, Rx};
 use error::{SendError, TryRecvError, TrySendError};
 use std::fmt;
 use std::future::poll_fn;
@@ -20,14 +20,14 @@ use std::task::{Context, Poll};
 pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     assert!(capacity > 0, "mpsc bounded channel requires capacity > 0");
     let chan = Arc::new(Chan::new(Some(capacity)));
-    (Sender { chan: chan.clone() }, Receiver { chan })
+    (Sender { chan: chan.clone() }, Receiver { rx: Rx::new(chan) })
 }
 
 /// An unbounded channel: `send` never waits. Use it only where the producer is naturally
 /// limited, or memory can grow without bound.
 pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
     let chan = Arc::new(Chan::new(None));
-    (UnboundedSender { chan: chan.clone() }, UnboundedReceiver { chan })
+    (UnboundedSender { chan: chan.clone() }, UnboundedReceiver { rx: Rx::new(chan) })
 }
 
 /// Sends into a bounded channel. Cloneable; the channel ends when the last clone drops.
@@ -37,7 +37,7 @@ pub struct Sender<T> {
 
 /// Receives from a bounded channel.
 pub struct Receiver<T> {
-    chan: Arc<Chan<T>>,
+    rx: Rx<T>,
 }
 
 /// Sends into an unbounded channel.
@@ -47,7 +47,7 @@ pub struct UnboundedSender<T> {
 
 /// Receives from an unbounded channel.
 pub struct UnboundedReceiver<T> {
-    chan: Arc<Chan<T>>,
+    rx: Rx<T>,
 }
 
 /// A reserved slot in a bounded channel: [`Permit::send`] cannot fail for lack of capacity.
@@ -205,19 +205,19 @@ macro_rules! receiver_impl {
             ///
             /// Cancel-safe: if the future is dropped, no message is lost.
             pub async fn recv(&mut self) -> Option<T> {
-                poll_fn(|cx| self.chan.poll_recv(cx)).await
+                poll_fn(|cx| self.rx.poll_recv(cx)).await
             }
 
             /// Receives up to `limit` messages into `buffer`, waiting for at least one.
             /// Returns how many; 0 means the channel is closed and drained (or `limit` is 0).
             /// Cancel-safe.
             pub async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
-                poll_fn(|cx| self.chan.poll_recv_many(cx, buffer, limit)).await
+                poll_fn(|cx| self.rx.poll_recv_many(cx, buffer, limit)).await
             }
 
             /// Polls for the next message.
             pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-                self.chan.poll_recv(cx)
+                self.rx.poll_recv(cx)
             }
 
             /// Takes a message if one is waiting.
@@ -225,17 +225,17 @@ macro_rules! receiver_impl {
             /// # Errors
             /// [`TryRecvError::Empty`] or [`TryRecvError::Disconnected`].
             pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-                self.chan.try_recv()
+                self.rx.try_recv()
             }
 
             /// Closes the channel for sending; buffered messages can still be received.
             pub fn close(&mut self) {
-                self.chan.close()
+                self.rx.chan.close()
             }
 
             /// Messages waiting.
             pub fn len(&self) -> usize {
-                self.chan.len()
+                self.rx.len()
             }
 
             /// True if no message is waiting.
@@ -245,7 +245,7 @@ macro_rules! receiver_impl {
 
             /// True if no more messages can arrive (closed, or every sender gone).
             pub fn is_closed(&self) -> bool {
-                self.chan.is_closed_for_rx()
+                self.rx.chan.is_closed_for_rx()
             }
 
             /// Blocks the thread until the next message.
@@ -261,16 +261,10 @@ macro_rules! receiver_impl {
             }
         }
 
-        impl<T> Drop for $rx<T> {
-            fn drop(&mut self) {
-                self.chan.close_and_drain();
-            }
-        }
-
         impl<T> futures_core::Stream for $rx<T> {
             type Item = T;
             fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-                self.chan.poll_recv(cx)
+                self.get_mut().rx.poll_recv(cx)
             }
         }
 
