@@ -12,6 +12,8 @@
 //! ratios with its interquartile range, and writes each side's median time in criterion's
 //! layout under `target/paired/<bench>/`, so `scripts/bench-report` tabulates it like any run.
 //!
+//! `KILN_BENCH_ONLY=kiln` (or `tokio`) runs one side alone, for a profiler.
+//!
 //! The benchmark bodies do not change: they call `b.iter(..)` / `b.iter_custom(..)` on this
 //! module's [`Bencher`], which forwards to criterion's in the default mode.
 
@@ -108,6 +110,14 @@ pub fn compare_with_samples(
         return;
     };
     if !selected(group) {
+        return;
+    }
+    if let Ok(only) = std::env::var("KILN_BENCH_ONLY") {
+        // For profilers (`perf`, `strace -c`): run one side alone for the same rounds.
+        let (_, body) = sides.iter_mut().find(|(id, _)| *id == only).expect("KILN_BENCH_ONLY names a side");
+        let iters = calibrate(*body);
+        let mut times: Vec<f64> = (0..rounds).map(|_| slice(*body, iters)).collect();
+        println!("{group}: {only} alone {:.1} µs per iteration", median(&mut times) / 1e3);
         return;
     }
     let iters: Vec<u64> = sides.iter_mut().map(|(_, body)| calibrate(body)).collect();

@@ -26,7 +26,8 @@ impl RuntimeMetrics {
         }
     }
 
-    /// Tasks spawned and not yet completed.
+    /// Tasks spawned and not yet completed. A task leaves this count just after its
+    /// `JoinHandle` resolves (the worker releases it once its output is stored).
     pub fn num_alive_tasks(&self) -> usize {
         self.handle.owned().live()
     }

@@ -143,6 +143,17 @@ impl Notify {
 
     /// Wakes every task waiting now. Stores nothing.
     pub fn notify_waiters(&self) {
+        // Fast path: nobody is queued, so a new generation is all there is to do (it releases
+        // `Notified` futures created but not yet polled). A waiter queues only by moving the
+        // mode to WAITING with a compare-and-swap on this same word, so it either sees the new
+        // generation, or made the swap first and we take the slow path.
+        let mut cur = self.state.load(Acquire);
+        while mode(cur) != WAITING {
+            match self.state.compare_exchange(cur, cur.wrapping_add(GEN_ONE), AcqRel, Acquire) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
         let mut waiters = lock(&self.waiters);
         // A new generation; WAITING becomes EMPTY (all are woken), a stored permit stays.
         let _ = self.state.fetch_update(AcqRel, Acquire, |s| {
