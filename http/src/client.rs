@@ -261,7 +261,7 @@ async fn exchange(
                     continue;
                 }
                 let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-                let raw = bytes::Bytes::copy_from_slice(&buf[..len]);
+                let raw = crate::h1::head::copy_head(&buf[..len]);
                 let headers = crate::h1::head::header_map(parsed.headers, &buf, &raw)
                     .map_err(ClientError::InvalidResponse)?;
                 break (status, version, headers, len);

@@ -46,12 +46,15 @@ impl<S: Sync, T: DeserializeOwned + Send> FromRequest<S> for Json<T> {
     }
 }
 
+/// Checked at compile time, not once per response.
+const JSON_TYPE: HeaderValue = HeaderValue::from_static("application/json");
+
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response<Body> {
         match serde_json::to_vec(&self.0) {
             Ok(bytes) => {
                 let mut r = Response::new(Body::from(bytes));
-                r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r.headers_mut().insert(CONTENT_TYPE, JSON_TYPE);
                 r
             }
             Err(e) => {

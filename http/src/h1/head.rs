@@ -161,7 +161,7 @@ pub fn parse_request_head(
         .map_err(|_| HeadError::bad("invalid method"))?;
     // One copy of the whole head; the target and every header value are then slices of it
     // (reference-counted, no further allocation or copy per field).
-    let raw = Bytes::copy_from_slice(&buf[..head_len]);
+    let raw = copy_head(&buf[..head_len]);
     let uri = Uri::from_maybe_shared(slice_of(&raw, buf, path.as_bytes()))
         .map_err(|_| HeadError::bad("invalid request target"))?;
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
@@ -199,6 +199,34 @@ pub(crate) fn header_map(
         headers.append(name, value);
     }
     Ok(headers)
+}
+
+/// Heads up to this many bytes are copied into one allocation that also holds their
+/// reference count. (A `Bytes` made from a `Vec` allocates a second time, for the count, when
+/// it is first sliced; every head is sliced.)
+const INLINE_HEAD: usize = 512;
+
+/// A small head's bytes, owned by the `Bytes` that [`copy_head`] returns.
+struct InlineHead {
+    len: usize,
+    bytes: [u8; INLINE_HEAD],
+}
+
+impl AsRef<[u8]> for InlineHead {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// A reference-counted copy of a message head, to be sliced into its fields: one
+/// allocation for a head up to [`INLINE_HEAD`] bytes, two for a larger one.
+pub(crate) fn copy_head(head: &[u8]) -> Bytes {
+    if head.len() > INLINE_HEAD {
+        return Bytes::copy_from_slice(head);
+    }
+    let mut inline = InlineHead { len: head.len(), bytes: [0; INLINE_HEAD] };
+    inline.bytes[..head.len()].copy_from_slice(head);
+    Bytes::from_owner(inline)
 }
 
 /// The part of `raw` (a copy of the start of `buf`) that `part`, a sub-slice of `buf` as
@@ -379,6 +407,37 @@ fn check_host(fields: &Fields<'_>) -> Result<(), HeadError> {
     }
 }
 
+/// The bytes a host's `reg-name` may hold (RFC 3986: unreserved, sub-delims, and `%` of a
+/// percent-encoding), as a table: one load per byte of every request's Host.
+const REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    table
+};
+
 fn valid_authority(host: &[u8]) -> bool {
     let (name, port) = if let Some(rest) = host.strip_prefix(b"[") {
         // IP-literal: hex digits, ':' and '.', a zone after "%25"; then "]" and a port.
@@ -402,29 +461,8 @@ fn valid_authority(host: &[u8]) -> bool {
             None => (host, None),
         }
     };
-    let reg_name_byte = |b: u8| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            )
-    };
     !name.is_empty()
-        && name.iter().all(|&b| reg_name_byte(b))
+        && name.iter().all(|&b| REG_NAME[b as usize])
         && port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit))
 }
 

@@ -131,6 +131,9 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// # Errors
     /// As [`RequestReader::next_request`].
     pub async fn next_head(&mut self) -> Result<Option<RequestHead>, HeadError> {
+        if let Some(head) = self.buffered_head()? {
+            return Ok(Some(head));
+        }
         let mut deadline = None;
         loop {
             if self.has_buffered() {
@@ -157,6 +160,23 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
                 };
             }
         }
+    }
+
+    /// A complete request head already in the buffer (a pipelined request), parsed without
+    /// reading; `None` if there is none yet. A server calls this before `next_head` so that
+    /// answering a pipelined batch builds no read future per request.
+    ///
+    /// # Errors
+    /// As [`RequestReader::next_request`].
+    pub fn buffered_head(&mut self) -> Result<Option<RequestHead>, HeadError> {
+        if !self.has_buffered() {
+            return Ok(None);
+        }
+        let Some((head, len)) = parse_request_head(self.pending(), &self.limits.head)? else {
+            return Ok(None);
+        };
+        self.consume(len);
+        Ok(Some(head))
     }
 
     /// Reads more bytes into the buffer; returns how many (0 at end of stream).

@@ -30,14 +30,15 @@ impl IntoResponse for Body {
     }
 }
 
-fn with_type(body: Body, content_type: &'static str) -> Response<Body> {
+fn with_type(body: Body, content_type: HeaderValue) -> Response<Body> {
     let mut r = Response::new(body);
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(CONTENT_TYPE, content_type);
     r
 }
 
-const TEXT: &str = "text/plain; charset=utf-8";
-const OCTETS: &str = "application/octet-stream";
+// Constants, so the header value is checked at compile time, not once per response.
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
 impl IntoResponse for &'static str {
     fn into_response(self) -> Response<Body> {

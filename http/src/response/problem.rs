@@ -78,12 +78,15 @@ impl Problem {
     }
 }
 
+/// Checked at compile time, not once per response.
+const PROBLEM_TYPE: HeaderValue = HeaderValue::from_static("application/problem+json");
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response<Body> {
         let body = self.to_json();
         let mut r = Response::new(Body::from(body));
         *r.status_mut() = self.status;
-        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        r.headers_mut().insert(CONTENT_TYPE, PROBLEM_TYPE);
         r
     }
 }

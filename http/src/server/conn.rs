@@ -74,7 +74,11 @@ pub(crate) async fn serve<S: Service>(
         // Between requests: wait for the next one, unless idle too long or shutting down.
         // A pipelined request already buffered is taken at once.
         let head = if r.has_buffered() {
-            r.next_head().await
+            match r.buffered_head() {
+                Ok(Some(head)) => Ok(Some(head)),
+                Ok(None) => r.next_head().await, // the rest of a head is still on its way
+                Err(e) => Err(e),
+            }
         } else {
             if flush(&mut write, &mut out).await.is_err() {
                 return;
@@ -170,7 +174,13 @@ pub(crate) async fn serve<S: Service>(
         if still_owed && response.body().as_bytes().is_none() {
             out.extend_from_slice(CONTINUE);
         }
-        match write_response(&mut write, &mut out, &mut date, version, is_head, close, response).await {
+        let written = if response.body().as_bytes().is_some() {
+            // The usual case, a whole body: no future to build, nothing to wait for.
+            Ok(write_whole_response(&mut out, &mut date, version, is_head, close, response))
+        } else {
+            write_response(&mut write, &mut out, &mut date, version, is_head, close, response).await
+        };
+        match written {
             Ok(closes) => close |= closes,
             Err(_) => {
                 // Send what was produced, then cut the connection: the client sees a
@@ -215,6 +225,46 @@ async fn drain(returned: Returned) -> Option<crate::body::ConnReader> {
     slot.take().filter(|r| r.unread.is_none()).map(|r| r.reader)
 }
 
+/// Appends a response whose body is whole (`Body::as_bytes` is `Some`) to `out`. Returns
+/// whether the connection must close afterwards.
+fn write_whole_response(
+    out: &mut Vec<u8>,
+    date: &mut Option<HeaderValue>,
+    version: Version,
+    is_head: bool,
+    close: bool,
+    response: Response<Body>,
+) -> bool {
+    let (parts, body) = response.into_parts();
+    let empty = bytes::Bytes::new();
+    let bytes = body.as_bytes().unwrap_or(&empty); // the caller checked it is whole
+    let framing = BodyFraming::Sized(bytes.len() as u64);
+    let close = write_response_head(
+        out,
+        version,
+        parts.status,
+        &parts.headers,
+        framing,
+        is_head,
+        close,
+        batch_date(out, date),
+    );
+    if !is_head && !crate::h1::status_has_no_body(parts.status) {
+        out.extend_from_slice(bytes);
+    }
+    close
+}
+
+/// The `Date` value for a response about to be appended to `out`: the first response of a
+/// write batch reads the clock; the rest of the batch (pipelined responses written together)
+/// reuse it.
+fn batch_date<'d>(out: &[u8], date: &'d mut Option<HeaderValue>) -> &'d HeaderValue {
+    if out.is_empty() || date.is_none() {
+        *date = Some(crate::date::now());
+    }
+    date.as_ref().expect("just set")
+}
+
 /// Appends the response to `out`, writing as it goes for a streamed body. Returns whether
 /// the connection must close afterwards (an HTTP/1.0 body of unknown length ends by closing).
 ///
@@ -240,12 +290,7 @@ async fn write_response(
             BodyFraming::UntilClose
         }
     };
-    // The first response of a write batch reads the clock; the rest of the batch (pipelined
-    // responses written together) reuse its Date.
-    if out.is_empty() || date.is_none() {
-        *date = Some(crate::date::now());
-    }
-    let date = date.as_ref().expect("just set");
+    let date = batch_date(out, date);
     let close =
         write_response_head(out, version, parts.status, &parts.headers, framing, is_head, close, date);
     if is_head || crate::h1::status_has_no_body(parts.status) {
