@@ -11,6 +11,8 @@
 //! `KILN_BENCH_WORKERS=N` sets the worker threads (default: one per CPU), as for the
 //! baselines. `--per-core` runs the per-core model instead of the work-stealing one (one
 //! current-thread runtime and one `SO_REUSEPORT` listener per thread), to compare the two.
+//! `--service` serves the same endpoints from one async fn instead of the router (the shape
+//! of the hyper baseline, to compare like with like).
 
 #[path = "support/args.rs"]
 mod args;
@@ -20,10 +22,10 @@ mod hello_apps;
 
 use kiln::http::Server;
 
-const USAGE: &str = "usage: http_hello [--port N] [--per-core]   (port default: $PORT or 8080)";
+const USAGE: &str = "usage: http_hello [--port N] [--per-core | --service]   (port default: $PORT or 8080)";
 
 fn main() {
-    let args = args::Args::parse(USAGE, &["--port"], &["--per-core"]);
+    let args = args::Args::parse(USAGE, &["--port"], &["--per-core", "--service"]);
     // Worker threads: KILN_BENCH_WORKERS (as the baselines read it), else one per CPU.
     let workers = std::env::var("KILN_BENCH_WORKERS")
         .ok()
@@ -37,7 +39,11 @@ fn main() {
         .worker_threads(workers)
         .build()
         .expect("the runtime starts");
-    rt.block_on(serve(args));
+    if args.has("--service") {
+        rt.block_on(serve(args, hello_apps::kiln_service::hello));
+    } else {
+        rt.block_on(serve(args, hello_apps::kiln_app::app()));
+    }
 }
 
 fn port(args: &args::Args) -> u16 {
@@ -96,7 +102,7 @@ fn per_core(args: &args::Args, threads: usize) {
     println!("http_hello: done. {connections} connections");
 }
 
-async fn serve(args: args::Args) {
+async fn serve(args: args::Args, app: impl kiln::http::Service) {
     let port = port(&args);
     let server = Server::bind(("127.0.0.1", port))
         .await
@@ -105,7 +111,7 @@ async fn serve(args: args::Args) {
     println!("http_hello: listening on http://{addr}");
     println!("http_hello: try `curl -i http://{addr}/plaintext` (also /json, POST /echo); Ctrl+C to stop");
     let summary = server
-        .serve(hello_apps::kiln_app::app(), async {
+        .serve(app, async {
             if let Err(e) = kiln::shutdown::terminate_signal().await {
                 eprintln!("http_hello: cannot listen for signals ({e})");
                 std::future::pending::<()>().await;

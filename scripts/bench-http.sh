@@ -2,9 +2,11 @@
 # Kiln's http_hello against hyper (examples/baseline_hyper_hello.rs) and axum
 # (examples/baseline_axum_hello.rs) on Tokio, same machine, same wrk settings, one after the
 # other in one run: /plaintext (64 connections), /plaintext with pipeline depth 16, /json.
-# Prints requests/s, p50 and p99 latency, and the ratios.
+# Kiln runs twice: with its router (met against axum's router) and as one async fn with no
+# router (`--service`, met against hyper's service_fn). Prints requests/s, p50 and p99
+# latency, and the ratios.
 #
-# PER_CORE=1 adds Kiln's per-core model (`http_hello --per-core`) as a fourth server.
+# PER_CORE=1 adds Kiln's per-core model (`http_hello --per-core`) as a fifth server.
 # Usage: scripts/bench-http.sh [SECONDS]   (default 10 per workload; ROUNDS=3 rounds, each
 # running every server in turn, and the table reports medians over the rounds)
 # Installs wrk with apt-get when it is missing. The machine's CPUs are split in two halves
@@ -30,6 +32,7 @@ run_server() { # name port -> pid
     case $1 in
         kiln-percore) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/http_hello --per-core --port "$2" >/dev/null & ;;
         kiln) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/http_hello --port "$2" >/dev/null & ;;
+        kiln-svc) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/http_hello --service --port "$2" >/dev/null & ;;
         hyper) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/baseline_hyper_hello --port "$2" >/dev/null & ;;
         axum) KILN_BENCH_WORKERS=$workers taskset -c "$server_cpus" ./target/release/examples/baseline_axum_hello --port "$2" >/dev/null & ;;
     esac
@@ -45,7 +48,7 @@ measure() { # port path [lua-args] -> "rps p50 p99"
 }
 
 rounds=${ROUNDS:-3}
-servers=(kiln hyper axum)
+servers=(kiln kiln-svc hyper axum)
 [ -n "${PER_CORE:-}" ] && servers+=(kiln-percore)
 echo "server: CPUs $server_cpus, $workers worker thread(s); wrk: CPUs $client_cpus, $wrk_threads thread(s), 64 connections, ${secs} s per workload, $rounds rounds" >&2
 results=$(mktemp)
@@ -70,30 +73,36 @@ done
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-def per_round(name, base):
-    """Kiln ÷ base for each round that ran both."""
-    return [float(kr[3]) / float(br[3]) for kr in rows if kr[1] == "kiln" and kr[2] == name
+def per_round(name, kiln, base):
+    """kiln ÷ base for each round that ran both."""
+    return [float(kr[3]) / float(br[3]) for kr in rows if kr[1] == kiln and kr[2] == name
             for br in rows if br[1] == base and br[2] == name and br[0] == kr[0]]
 def med(server, name):
     runs = sorted((float(r[3]), r[4], r[5]) for r in rows if r[1] == server and r[2] == name)
     return runs[(len(runs) - 1) // 2], [x[0] for x in runs]
+# Like for like: Kiln's bare service (one async fn) against hyper's service_fn, Kiln's router
+# against axum's; Kiln's router against hyper is shown too.
+pairs = (("kiln-svc", "hyper"), ("kiln", "axum"), ("kiln", "hyper"))
+label = {"kiln-svc": "kiln service", "kiln": "kiln router"}
 print()
-print("| workload | kiln req/s | hyper req/s | axum req/s | **kiln ÷ hyper** | **kiln ÷ axum** | kiln ÷ hyper per round | p50 / p99 kiln · hyper · axum |")
-print("|---|---:|---:|---:|---:|---:|---|---|")
+print("| workload | kiln service req/s | kiln router req/s | hyper req/s | axum req/s | **service ÷ hyper** | **router ÷ axum** | router ÷ hyper | service ÷ hyper per round | p50 / p99 service · router · hyper · axum |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
 for name in ("plaintext", "pipelined16", "json"):
+    (s_, sp50, sp99), _ = med("kiln-svc", name)
     (k, kp50, kp99), _ = med("kiln", name)
     (h, hp50, hp99), _ = med("hyper", name)
     (a, ap50, ap99), _ = med("axum", name)
-    per = " / ".join(f"{r:.2f}" for r in per_round(name, "hyper"))
-    print(f"| {name} | {k:.0f} | {h:.0f} | {a:.0f} | **{k / h:.2f}** | **{k / a:.2f}** | {per} | {kp50} / {kp99} · {hp50} / {hp99} · {ap50} / {ap99} |")
+    per = " / ".join(f"{r:.2f}" for r in per_round(name, "kiln-svc", "hyper"))
+    print(f"| {name} | {s_:.0f} | {k:.0f} | {h:.0f} | {a:.0f} | **{s_ / h:.2f}** | **{k / a:.2f}** | {k / h:.2f} | {per} | "
+          f"{sp50} / {sp99} · {kp50} / {kp99} · {hp50} / {hp99} · {ap50} / {ap99} |")
 # A chart of the throughput ratios (bar: ratio of medians; line: range over rounds).
 bars = []
 for name in ("plaintext", "pipelined16", "json"):
-    for base in ("hyper", "axum"):
-        (k, _, _), _ = med("kiln", name)
+    for kiln, base in pairs:
+        (k, _, _), _ = med(kiln, name)
         (b, _, _), _ = med(base, name)
-        per = per_round(name, base)
-        bars.append((f"{name}: kiln ÷ {base}", k / b, min(per), max(per)))
+        per = per_round(name, kiln, base)
+        bars.append((f"{name}: {label[kiln]} ÷ {base}", k / b, min(per), max(per)))
 # The chart is drawn by scripts/bench-report's `svg` (one chart drawer for every bench).
 import importlib.machinery, pathlib
 report = importlib.machinery.SourceFileLoader("bench_report", "scripts/bench-report").load_module()

@@ -4,8 +4,10 @@
 //! `benches/http.rs` runs all three in one criterion group.
 //!
 //! Each is written the way a user of that stack would write it: Kiln and axum with their
-//! routers and extractors, hyper with a `service_fn` matching on method and path. Every
-//! JSON response is serialized per request (TechEmpower's rule).
+//! routers and extractors, hyper with a `service_fn` matching on method and path. Kiln also
+//! has that last shape (`kiln_service`: one async fn as the service, no router), so each
+//! baseline can be met like for like: Kiln's router against axum's, Kiln's bare service
+//! against hyper's. Every JSON response is serialized per request (TechEmpower's rule).
 
 #![allow(dead_code)] // each example uses one of the three
 
@@ -44,6 +46,37 @@ pub mod kiln_app {
 
     pub fn app() -> Router {
         Router::new().route("/plaintext", get(plaintext)).route("/json", get(json)).route("/echo", post(echo))
+    }
+}
+
+/// Kiln without its router: one async fn matching on method and path, as `hyper_app` does.
+pub mod kiln_service {
+    use super::{Message, HELLO};
+    use kiln::http::http::header::{HeaderValue, CONTENT_TYPE};
+    use kiln::http::http::{Method, Request, Response, StatusCode};
+    use kiln::http::Body;
+
+    pub async fn hello(req: Request<Body>) -> Response<Body> {
+        let (ct, body, status) = match (req.method(), req.uri().path()) {
+            (&Method::GET, "/plaintext") => ("text/plain; charset=utf-8", Body::from(HELLO), StatusCode::OK),
+            (&Method::GET, "/json") => {
+                let body = serde_json::to_vec(&Message { message: HELLO }).expect("serializable");
+                ("application/json", Body::from(body), StatusCode::OK)
+            }
+            (&Method::POST, "/echo") => {
+                let ct = req.headers().get(CONTENT_TYPE).cloned();
+                let mut r = Response::new(req.into_body());
+                if let Some(ct) = ct {
+                    r.headers_mut().insert(CONTENT_TYPE, ct);
+                }
+                return r;
+            }
+            _ => ("application/json", Body::from(r#"{"error":"no such route"}"#), StatusCode::NOT_FOUND),
+        };
+        let mut r = Response::new(body);
+        *r.status_mut() = status;
+        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        r
     }
 }
 

@@ -12,8 +12,9 @@
 //! begins; the connection loop (responses, keep-alive, shutdown) sits on top of it.
 
 use super::chunked::ChunkedDecoder;
-use super::head::{parse_request_head, Framing, HeadError, HeadLimits, RequestHead};
+use super::head::{parse_request_head_reusing, Framing, HeadError, HeadLimits, RequestHead};
 use bytes::Bytes;
+use http::HeaderMap;
 use http::StatusCode;
 use kiln_net::io::{AsyncRead, ReadBuf};
 use std::future::Future;
@@ -77,12 +78,20 @@ pub struct RequestReader<R> {
     pos: usize,
     end: usize,
     limits: ReadLimits,
+    /// A response's `HeaderMap`, emptied and reused for the next request's headers.
+    spare_headers: Option<HeaderMap>,
 }
 
 impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// A reader over `io` with `limits`.
     pub fn new(io: R, limits: ReadLimits) -> RequestReader<R> {
-        RequestReader { io, buf: vec![0; READ_CHUNK], pos: 0, end: 0, limits }
+        RequestReader { io, buf: vec![0; READ_CHUNK], pos: 0, end: 0, limits, spare_headers: None }
+    }
+
+    /// Hands back a `HeaderMap` that is no longer needed (a written response's), to hold the
+    /// next request's headers instead of allocating a new map.
+    pub fn recycle_headers(&mut self, headers: HeaderMap) {
+        self.spare_headers = Some(headers);
     }
 
     /// True if bytes of a next request are already buffered (a pipelined request).
@@ -137,7 +146,11 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
         let mut deadline = None;
         loop {
             if self.has_buffered() {
-                if let Some((head, len)) = parse_request_head(self.pending(), &self.limits.head)? {
+                if let Some((head, len)) = parse_request_head_reusing(
+                    &self.buf[self.pos..self.end],
+                    &self.limits.head,
+                    &mut self.spare_headers,
+                )? {
                     self.consume(len);
                     return Ok(Some(head));
                 }
@@ -172,7 +185,12 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
         if !self.has_buffered() {
             return Ok(None);
         }
-        let Some((head, len)) = parse_request_head(self.pending(), &self.limits.head)? else {
+        let Some((head, len)) = parse_request_head_reusing(
+            &self.buf[self.pos..self.end],
+            &self.limits.head,
+            &mut self.spare_headers,
+        )?
+        else {
             return Ok(None);
         };
         self.consume(len);

@@ -176,7 +176,12 @@ pub(crate) async fn serve<S: Service>(
         }
         let written = if response.body().as_bytes().is_some() {
             // The usual case, a whole body: no future to build, nothing to wait for.
-            Ok(write_whole_response(&mut out, &mut date, version, is_head, close, response))
+            let (close, headers) =
+                write_whole_response(&mut out, &mut date, version, is_head, close, response);
+            if let Some(r) = reader.as_mut() {
+                r.recycle_headers(headers); // the next request's headers go into this map
+            }
+            Ok(close)
         } else {
             write_response(&mut write, &mut out, &mut date, version, is_head, close, response).await
         };
@@ -226,7 +231,7 @@ async fn drain(returned: Returned) -> Option<crate::body::ConnReader> {
 }
 
 /// Appends a response whose body is whole (`Body::as_bytes` is `Some`) to `out`. Returns
-/// whether the connection must close afterwards.
+/// whether the connection must close afterwards, and the response's header map for reuse.
 fn write_whole_response(
     out: &mut Vec<u8>,
     date: &mut Option<HeaderValue>,
@@ -234,7 +239,7 @@ fn write_whole_response(
     is_head: bool,
     close: bool,
     response: Response<Body>,
-) -> bool {
+) -> (bool, http::HeaderMap) {
     let (parts, body) = response.into_parts();
     let empty = bytes::Bytes::new();
     let bytes = body.as_bytes().unwrap_or(&empty); // the caller checked it is whole
@@ -252,7 +257,7 @@ fn write_whole_response(
     if !is_head && !crate::h1::status_has_no_body(parts.status) {
         out.extend_from_slice(bytes);
     }
-    close
+    (close, parts.headers)
 }
 
 /// The `Date` value for a response about to be appended to `out`: the first response of a
