@@ -23,7 +23,8 @@ const NOTIFIED: usize = 3;
 /// Times a parking worker yields its CPU, checking for a wake-up in between, before it goes to
 /// sleep. When the thread that will wake it is waiting for a CPU (more busy threads than
 /// cores), a yield lets it run, and the wake-up then costs neither side a syscall (`unpark`
-/// of a worker that has not yet slept is one atomic swap). Tokio does the same. Measured with
+/// of a worker that has not yet slept is one atomic swap). Only when another worker is awake
+/// (else nobody could hand over work, and each yield is a wasted syscall). Measured with
 /// paired runs (BENCHMARKS.md): echo throughput, UDP, contended semaphore and RwLock gain
 /// 10-35 %; a non-worker thread notifying runtime tasks in a tight loop loses.
 const SPIN_YIELDS: usize = 3;
@@ -39,9 +40,12 @@ impl Parker {
         Parker { state: AtomicUsize::new(EMPTY), mutex: Mutex::new(()), condvar: Condvar::new() }
     }
 
-    /// Blocks until `unpark` (or, when holding the driver, until an event or timer).
-    pub(crate) fn park(&self, driver: &Mutex<Driver>, handle: &driver::Handle) {
-        for spins_left in (0..=SPIN_YIELDS).rev() {
+    /// Blocks until `unpark` (or, when holding the driver, until an event or timer). With
+    /// `spin`, yields the CPU a few times first (see [`SPIN_YIELDS`]); pointless when no
+    /// other worker is awake to hand it work, where it would only add syscalls.
+    pub(crate) fn park(&self, driver: &Mutex<Driver>, handle: &driver::Handle, spin: bool) {
+        let spins = if spin { SPIN_YIELDS } else { 0 };
+        for spins_left in (0..=spins).rev() {
             if self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
                 return;
             }
