@@ -247,10 +247,12 @@ fn inline_head<const N: usize>(head: &[u8]) -> Bytes {
 /// A reference-counted copy of a message head, to be sliced into its fields: one
 /// allocation for a head up to [`INLINE_HEAD`] bytes, two for a larger one.
 pub(crate) fn copy_head(head: &[u8]) -> Bytes {
-    match head.len() {
-        0..=192 => inline_head::<192>(head),
-        ..=INLINE_HEAD => inline_head::<INLINE_HEAD>(head),
-        _ => Bytes::copy_from_slice(head),
+    if head.len() <= 192 {
+        inline_head::<192>(head)
+    } else if head.len() <= INLINE_HEAD {
+        inline_head::<INLINE_HEAD>(head)
+    } else {
+        Bytes::copy_from_slice(head)
     }
 }
 
