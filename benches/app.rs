@@ -381,85 +381,79 @@ async fn send(
 
 const LOGIN: &str = r#"{"email":"bench@example.com","password":"correct horse"}"#;
 
+#[path = "support/paired.rs"]
+mod paired;
+#[path = "support/pin.rs"]
+mod pin;
+
+/// Measures `run` against each server in one group (criterion's way, or interleaved with
+/// `KILN_BENCH_PAIRED`, see `support/paired.rs`).
+fn group(c: &mut Criterion, name: &str, samples: Option<usize>, servers: &Servers, run: impl Fn(SocketAddr)) {
+    let mut on_kiln = |b: &mut paired::Bencher| b.iter(|| run(servers.kiln));
+    let mut on_axum = |b: &mut paired::Bencher| b.iter(|| run(servers.axum));
+    paired::compare_with_samples(
+        c,
+        "app",
+        name,
+        samples,
+        &mut [("kiln", &mut on_kiln), ("axum", &mut on_axum)],
+    );
+}
+
 fn bench(c: &mut Criterion) {
+    // Both servers on the server CPUs, this (client) thread on the others (`support/pin.rs`).
+    let split = pin::Split::from_env();
+    if let Some(split) = &split {
+        eprintln!("app bench: {}", split.describe());
+        split.enter_server();
+    }
     let servers = start();
+    if let Some(split) = &split {
+        split.enter_client();
+    }
     let client_rt = kiln::runtime::Builder::new_current_thread().build().unwrap();
     let client = Client::new();
-    let targets = [("kiln", servers.kiln), ("axum", servers.axum)];
     let name =
         |n: &str| format!("{n} [servers: multi_thread, {} workers; bcrypt cost {BCRYPT_COST}]", workers());
 
-    let mut group = c.benchmark_group(name("app_get_book"));
-    for (stack, addr) in targets {
-        let mut i = 0;
-        group.bench_function(stack, |b| {
-            b.iter(|| {
-                i = i % BOOKS + 1;
-                let (status, _) =
-                    client_rt.block_on(send(&client, "GET", format!("http://{addr}/books/{i}"), None, None));
-                assert_eq!(status, StatusCode::OK);
-            })
-        });
-    }
-    group.finish();
+    let i = std::cell::Cell::new(0);
+    group(c, &name("app_get_book"), None, &servers, |addr| {
+        i.set(i.get() % BOOKS + 1);
+        let (status, _) =
+            client_rt.block_on(send(&client, "GET", format!("http://{addr}/books/{}", i.get()), None, None));
+        assert_eq!(status, StatusCode::OK);
+    });
 
-    let mut group = c.benchmark_group(name("app_list_books"));
-    for (stack, addr) in targets {
-        group.bench_function(stack, |b| {
-            b.iter(|| {
-                let (status, page) = client_rt.block_on(send(
-                    &client,
-                    "GET",
-                    format!("http://{addr}/books?limit=20"),
-                    None,
-                    None,
-                ));
-                assert_eq!((status, page["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(20)));
-            })
-        });
-    }
-    group.finish();
+    group(c, &name("app_list_books"), None, &servers, |addr| {
+        let (status, page) =
+            client_rt.block_on(send(&client, "GET", format!("http://{addr}/books?limit=20"), None, None));
+        assert_eq!((status, page["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(20)));
+    });
 
-    let mut group = c.benchmark_group(name("app_login"));
-    group.sample_size(10);
-    for (stack, addr) in targets {
-        group.bench_function(stack, |b| {
-            b.iter(|| {
-                let (status, _) = client_rt.block_on(send(
-                    &client,
-                    "POST",
-                    format!("http://{addr}/auth/login"),
-                    Some(LOGIN),
-                    None,
-                ));
-                assert_eq!(status, StatusCode::OK);
-            })
-        });
-    }
-    group.finish();
+    group(c, &name("app_login"), Some(10), &servers, |addr| {
+        let (status, _) =
+            client_rt.block_on(send(&client, "POST", format!("http://{addr}/auth/login"), Some(LOGIN), None));
+        assert_eq!(status, StatusCode::OK);
+    });
 
-    let mut group = c.benchmark_group(name("app_borrow_return"));
-    for (stack, addr) in targets {
+    let token = |addr: SocketAddr| {
         let (_, tokens) =
             client_rt.block_on(send(&client, "POST", format!("http://{addr}/auth/login"), Some(LOGIN), None));
-        let token = tokens["access_token"].as_str().unwrap().to_owned();
-        group.bench_function(stack, |b| {
-            b.iter(|| {
-                client_rt.block_on(async {
-                    let (status, loan) =
-                        send(&client, "POST", format!("http://{addr}/books/1/loans"), None, Some(&token))
-                            .await;
-                    assert_eq!(status, StatusCode::CREATED, "{loan}");
-                    let id = loan["id"].as_i64().unwrap();
-                    let (status, _) =
-                        send(&client, "POST", format!("http://{addr}/loans/{id}/return"), None, Some(&token))
-                            .await;
-                    assert_eq!(status, StatusCode::OK);
-                })
-            })
-        });
-    }
-    group.finish();
+        tokens["access_token"].as_str().unwrap().to_owned()
+    };
+    let tokens = [(servers.kiln, token(servers.kiln)), (servers.axum, token(servers.axum))];
+    group(c, &name("app_borrow_return"), None, &servers, |addr| {
+        let token = &tokens.iter().find(|(a, _)| *a == addr).expect("a server's token").1;
+        client_rt.block_on(async {
+            let (status, loan) =
+                send(&client, "POST", format!("http://{addr}/books/1/loans"), None, Some(token)).await;
+            assert_eq!(status, StatusCode::CREATED, "{loan}");
+            let id = loan["id"].as_i64().unwrap();
+            let (status, _) =
+                send(&client, "POST", format!("http://{addr}/loans/{id}/return"), None, Some(token)).await;
+            assert_eq!(status, StatusCode::OK);
+        })
+    });
 }
 
 criterion_group! {

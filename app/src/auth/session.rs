@@ -12,6 +12,7 @@
 
 use super::{password, tokens, AuthConfig};
 use crate::clock::unix_now;
+use crate::db::CachedStatements;
 use crate::error::{AppError, FieldError};
 use crate::state::AppState;
 use rusqlite::{params, OptionalExtension};
@@ -84,14 +85,14 @@ pub async fn signup(state: &AppState, email: &str, pw: &str, display_name: &str)
     state
         .pool
         .transaction(move |tx| {
-            let taken: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE email = ?1)", [&email], |r| r.get(0))?;
+            let taken: bool = tx.query_row_cached("SELECT EXISTS(SELECT 1 FROM users WHERE email = ?1)", [&email], |r| r.get(0))?;
             if taken {
                 // Documented in docs/week4.md: signup says the address is taken (it cannot
                 // create the account anyway); login never reveals whether an email exists.
                 return Err(AppError::Conflict("an account with this email already exists".into()));
             }
-            let first: bool = tx.query_row("SELECT NOT EXISTS(SELECT 1 FROM users)", [], |r| r.get(0))?;
-            tx.execute(
+            let first: bool = tx.query_row_cached("SELECT NOT EXISTS(SELECT 1 FROM users)", [], |r| r.get(0))?;
+            tx.execute_cached(
                 "INSERT INTO users (email, password_hash, display_name, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![email, hash, name, if first { "admin" } else { "member" }, unix_now()],
             )?;
@@ -109,7 +110,7 @@ pub async fn login(state: &AppState, email: &str, pw: &str) -> Result<TokenPair,
     let user: Option<(i64, String, Option<i64>)> = state
         .pool
         .read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 "SELECT id, password_hash, locked_until FROM users WHERE email = ?1",
                 [&lookup],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -132,7 +133,7 @@ pub async fn login(state: &AppState, email: &str, pw: &str) -> Result<TokenPair,
         state
             .pool
             .write(move |c| {
-                c.execute(
+                c.execute_cached(
                     // Both right-hand sides see the old count: the one that reaches the
                     // threshold locks the account and starts the count again.
                     "UPDATE users SET
@@ -153,8 +154,8 @@ pub async fn login(state: &AppState, email: &str, pw: &str) -> Result<TokenPair,
     state
         .pool
         .transaction(move |tx| {
-            tx.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1", [id])?;
-            tx.execute(
+            tx.execute_cached("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1", [id])?;
+            tx.execute_cached(
                 "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, family, stored, expires, now],
             )?;
@@ -204,7 +205,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
         .pool
         .transaction(move |tx| {
             let row = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT id, user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?1",
                     [&presented_hash],
                     |r| {
@@ -224,11 +225,11 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
                 return Ok(Rotation::Invalid);
             }
             if used.is_some() {
-                tx.execute("UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL", params![family, now])?;
+                tx.execute_cached("UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL", params![family, now])?;
                 return Ok(Rotation::Reused); // committed: the revocation must stick
             }
-            tx.execute("UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1", params![id, now])?;
-            tx.execute(
+            tx.execute_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1", params![id, now])?;
+            tx.execute_cached(
                 "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![user, family, next_hash, now + ttl, now],
             )?;
@@ -256,7 +257,7 @@ pub async fn logout(state: &AppState, presented: &str) -> Result<(), AppError> {
     state
         .pool
         .write(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE refresh_tokens SET revoked_at = ?2
                  WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?1)",
                 params![hash, now],

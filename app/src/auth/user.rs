@@ -4,6 +4,7 @@
 //! and the handler never runs.
 
 use crate::clock::unix_now;
+use crate::db::CachedStatements;
 use crate::error::AppError;
 use crate::state::AppState;
 use kiln_http::extract::FromRequestParts;
@@ -45,7 +46,7 @@ pub async fn role(state: &AppState, id: i64) -> Result<String, AppError> {
     state
         .pool
         .read(move |c| {
-            rusqlite::OptionalExtension::optional(c.query_row(
+            rusqlite::OptionalExtension::optional(c.query_row_cached(
                 "SELECT role FROM users WHERE id = ?1",
                 [id],
                 |r| r.get(0),

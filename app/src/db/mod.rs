@@ -1,9 +1,11 @@
-//! Storage: SQLite through rusqlite — the connection pool (`pool.rs`) and the schema
-//! migrations (`migrations.rs`).
+//! Storage: SQLite through rusqlite — the connection pool (`pool.rs`), the schema
+//! migrations (`migrations.rs`) and cached statements (`cached.rs`).
 
+pub mod cached;
 pub mod migrations;
 pub mod pool;
 
+pub use cached::CachedStatements;
 pub use migrations::MigrationError;
 pub use pool::{Pool, PoolConfig};
 

@@ -65,6 +65,7 @@ impl std::fmt::Debug for Pool {
 
 fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(super::cached::STATEMENT_CACHE);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")
 }

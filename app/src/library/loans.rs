@@ -8,6 +8,7 @@
 
 use super::LibraryConfig;
 use crate::clock::unix_now;
+use crate::db::CachedStatements;
 use crate::db::Pool;
 use crate::error::AppError;
 use rusqlite::{params, OptionalExtension};
@@ -33,7 +34,7 @@ pub struct Loan {
 pub async fn borrow(pool: &Pool, config: LibraryConfig, user: i64, book: i64) -> Result<Loan, AppError> {
     let now = unix_now();
     pool.transaction(move |tx| {
-        let open: i64 = tx.query_row(
+        let open: i64 = tx.query_row_cached(
             "SELECT COUNT(*) FROM loans WHERE user_id = ?1 AND returned_at IS NULL",
             [user],
             |r| r.get(0),
@@ -41,18 +42,22 @@ pub async fn borrow(pool: &Pool, config: LibraryConfig, user: i64, book: i64) ->
         if open >= config.max_open_loans {
             return Err(AppError::Conflict(format!("you already hold {open} loans, the most allowed")));
         }
-        let taken =
-            tx.execute("UPDATE books SET available = available - 1 WHERE id = ?1 AND available > 0", [book])?;
+        let taken = tx.execute_cached(
+            "UPDATE books SET available = available - 1 WHERE id = ?1 AND available > 0",
+            [book],
+        )?;
         if taken == 0 {
             let exists: bool =
-                tx.query_row("SELECT EXISTS(SELECT 1 FROM books WHERE id = ?1)", [book], |r| r.get(0))?;
+                tx.query_row_cached("SELECT EXISTS(SELECT 1 FROM books WHERE id = ?1)", [book], |r| {
+                    r.get(0)
+                })?;
             return Err(if exists {
                 AppError::Conflict("no copy of this book is available".into())
             } else {
                 AppError::NotFound(format!("no book with id {book}"))
             });
         }
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO loans (user_id, book_id, borrowed_at) VALUES (?1, ?2, ?3)",
             params![user, book, now],
         )?;
@@ -70,11 +75,11 @@ pub async fn give_back(pool: &Pool, user: i64, id: i64) -> Result<Loan, AppError
     pool.transaction(move |tx| {
         // The role is read in the same transaction: one trip to the blocking pool, not two.
         let is_admin: bool = tx
-            .query_row("SELECT role = 'admin' FROM users WHERE id = ?1", [user], |r| r.get(0))
+            .query_row_cached("SELECT role = 'admin' FROM users WHERE id = ?1", [user], |r| r.get(0))
             .optional()?
             .unwrap_or(false);
         let row: Option<(i64, i64, i64, Option<i64>)> = tx
-            .query_row(
+            .query_row_cached(
                 "SELECT user_id, book_id, borrowed_at, returned_at FROM loans WHERE id = ?1",
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -88,8 +93,8 @@ pub async fn give_back(pool: &Pool, user: i64, id: i64) -> Result<Loan, AppError
         if returned.is_some() {
             return Err(AppError::Conflict("this loan was already returned".into()));
         }
-        tx.execute("UPDATE loans SET returned_at = ?2 WHERE id = ?1", params![id, now])?;
-        tx.execute("UPDATE books SET available = available + 1 WHERE id = ?1", [book])?;
+        tx.execute_cached("UPDATE loans SET returned_at = ?2 WHERE id = ?1", params![id, now])?;
+        tx.execute_cached("UPDATE books SET available = available + 1 WHERE id = ?1", [book])?;
         Ok(Loan { id, book_id: book, borrowed_at, returned_at: Some(now) })
     })
     .await

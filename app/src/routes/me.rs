@@ -4,6 +4,7 @@
 
 use crate::auth::{password, session, AuthUser};
 use crate::clock::unix_now;
+use crate::db::CachedStatements;
 use crate::error::{AppError, FieldError};
 use crate::state::AppState;
 use kiln_http::extract::{Json, State};
@@ -27,7 +28,7 @@ async fn profile(state: &AppState, id: i64) -> Result<Value, AppError> {
     let row = state
         .pool
         .read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 "SELECT email, display_name, bio, role, created_at FROM users WHERE id = ?1",
                 [id],
                 |r| {
@@ -81,7 +82,7 @@ async fn update(
     state
         .pool
         .write(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE users SET display_name = COALESCE(?2, display_name), bio = COALESCE(?3, bio) WHERE id = ?1",
                 params![id, patch.display_name.map(|n| n.trim().to_owned()), patch.bio],
             )
@@ -110,7 +111,7 @@ async fn change_password(
     let hash: Option<String> = state
         .pool
         .read(move |c| {
-            c.query_row("SELECT password_hash FROM users WHERE id = ?1", [id], |r| r.get(0))
+            c.query_row_cached("SELECT password_hash FROM users WHERE id = ?1", [id], |r| r.get(0))
                 .optional()
                 .map_err(AppError::from)
         })
@@ -125,9 +126,9 @@ async fn change_password(
     state
         .pool
         .transaction(move |tx| {
-            tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, new_hash])?;
+            tx.execute_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, new_hash])?;
             // Every session of this user ends: a stolen refresh token dies with the old password.
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE refresh_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
                 params![id, now],
             )?;
@@ -143,7 +144,7 @@ async fn remove(State(state): State<AppState>, user: AuthUser) -> Result<StatusC
     state
         .pool
         .transaction(move |tx| {
-            let open: i64 = tx.query_row(
+            let open: i64 = tx.query_row_cached(
                 "SELECT COUNT(*) FROM loans WHERE user_id = ?1 AND returned_at IS NULL",
                 [id],
                 |r| r.get(0),
@@ -151,7 +152,7 @@ async fn remove(State(state): State<AppState>, user: AuthUser) -> Result<StatusC
             if open > 0 {
                 return Err(AppError::Conflict(format!("return your {open} open loan(s) first")));
             }
-            tx.execute("DELETE FROM users WHERE id = ?1", [id])?; // tokens and loans cascade
+            tx.execute_cached("DELETE FROM users WHERE id = ?1", [id])?; // tokens and loans cascade
             Ok(())
         })
         .await?;
