@@ -21,7 +21,7 @@
 #[path = "../examples/support/hello_apps.rs"]
 mod hello_apps;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
@@ -103,30 +103,43 @@ impl Conn {
 const PLAINTEXT: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n";
 const JSON: &[u8] = b"GET /json HTTP/1.1\r\nHost: bench\r\n\r\n";
 
+#[path = "support/paired.rs"]
+mod paired;
+#[path = "support/pin.rs"]
+mod pin;
+
+/// One group: `request` (holding `count` requests) over one connection to each server.
+fn group(c: &mut Criterion, name: &str, servers: &Servers, request: &[u8], count: usize) {
+    let first = &request[..request.len() / count];
+    let mut conns =
+        [Conn::open(servers.kiln, first), Conn::open(servers.hyper, first), Conn::open(servers.axum, first)];
+    let [kiln, hyper, axum] = &mut conns;
+    let mut on_kiln = |b: &mut paired::Bencher| b.iter(|| kiln.exchange(request, count));
+    let mut on_hyper = |b: &mut paired::Bencher| b.iter(|| hyper.exchange(request, count));
+    let mut on_axum = |b: &mut paired::Bencher| b.iter(|| axum.exchange(request, count));
+    let name = format!("{name} [servers: multi_thread, {} workers]", workers());
+    paired::compare(
+        c,
+        "http",
+        &name,
+        &mut [("kiln", &mut on_kiln), ("hyper", &mut on_hyper), ("axum", &mut on_axum)],
+    );
+}
+
 fn bench(c: &mut Criterion) {
+    // The servers on the server CPUs, this (client) thread on the others (`support/pin.rs`).
+    let split = pin::Split::from_env();
+    if let Some(split) = &split {
+        eprintln!("http bench: {}", split.describe());
+        split.enter_server();
+    }
     let servers = start_servers();
-    let targets = [("kiln", servers.kiln), ("hyper", servers.hyper), ("axum", servers.axum)];
-    let group_name = |name: &str| format!("{name} [servers: multi_thread, {} workers]", workers());
-
-    for (name, request) in [("http_plaintext_rtt", PLAINTEXT), ("http_json_rtt", JSON)] {
-        let mut group = c.benchmark_group(group_name(name));
-        group.throughput(Throughput::Elements(1));
-        for (stack, addr) in targets {
-            let mut conn = Conn::open(addr, request);
-            group.bench_function(stack, |b| b.iter(|| conn.exchange(request, 1)));
-        }
-        group.finish();
+    if let Some(split) = &split {
+        split.enter_client();
     }
-
-    let pipelined: Vec<u8> = PLAINTEXT.repeat(16);
-    let mut group = c.benchmark_group(group_name("http_pipelined16"));
-    group.throughput(Throughput::Elements(16));
-    for (stack, addr) in targets {
-        let mut conn = Conn::open(addr, PLAINTEXT);
-        group.bench_function(stack, |b| b.iter(|| conn.exchange(&pipelined, 16)));
-    }
-    group.finish();
-
+    group(c, "http_plaintext_rtt", &servers, PLAINTEXT, 1);
+    group(c, "http_json_rtt", &servers, JSON, 1);
+    group(c, "http_pipelined16", &servers, &PLAINTEXT.repeat(16), 16);
     let body = vec![b'k'; 4096];
     let mut echo = format!(
         "POST /echo HTTP/1.1\r\nHost: bench\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
@@ -134,13 +147,7 @@ fn bench(c: &mut Criterion) {
     )
     .into_bytes();
     echo.extend_from_slice(&body);
-    let mut group = c.benchmark_group(group_name("http_echo_4KiB"));
-    group.throughput(Throughput::Bytes(body.len() as u64));
-    for (stack, addr) in targets {
-        let mut conn = Conn::open(addr, &echo);
-        group.bench_function(stack, |b| b.iter(|| conn.exchange(&echo, 1)));
-    }
-    group.finish();
+    group(c, "http_echo_4KiB", &servers, &echo, 1);
 }
 
 criterion_group! {
