@@ -54,7 +54,13 @@ echo "server: CPUs $server_cpus, $workers worker thread(s); wrk: CPUs $client_cp
 results=$(mktemp)
 port=18090
 for round in $(seq 1 "$rounds"); do
-    for server in "${servers[@]}"; do
+    # Every other round runs the servers in reverse order, so none always follows another
+    # (the machine's speed drifts within a round).
+    order=("${servers[@]}")
+    if [ $((round % 2)) -eq 0 ]; then
+        order=(); for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order+=("${servers[$i]}"); done
+    fi
+    for server in "${order[@]}"; do
         pid=$(run_server $server $port)
         sleep 1
         for w in "plaintext:/plaintext:" "pipelined16:/plaintext:16" "json:/json:"; do
