@@ -442,3 +442,40 @@ fn watch_receiver_is_a_stream_of_latest_values() {
         });
     }
 }
+
+#[test]
+fn mpsc_messages_in_the_receivers_batch_count_close_and_drop_like_the_rest() {
+    // The receiver takes the whole queue at once into its own batch: messages there must
+    // still show in `len`, survive `close`, come out in order, and be dropped with it.
+    for (name, rt) in runtimes() {
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel::<u32>(5);
+            for i in 0..5 {
+                tx.send(i).await.unwrap();
+            }
+            assert_eq!(rx.recv().await, Some(0), "{name}");
+            // 4 in the batch now; the freed permit lets one more in, into the shared queue.
+            tx.try_send(5).expect("receiving gave back a permit");
+            assert!(matches!(tx.try_send(6), Err(mpsc::error::TrySendError::Full(6))), "{name}");
+            assert_eq!(rx.len(), 5, "{name}: batch and shared queue both count");
+            rx.close();
+            assert!(tx.try_send(7).is_err(), "{name}: closed to senders");
+            let mut rest = Vec::new();
+            while let Some(v) = rx.recv().await {
+                rest.push(v);
+            }
+            assert_eq!(rest, vec![1, 2, 3, 4, 5], "{name}: everything sent before close, in order");
+
+            let drops = Arc::new(AtomicUsize::new(0));
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            for _ in 0..4 {
+                tx.send(Tracked(drops.clone())).unwrap();
+            }
+            drop(rx.recv().await); // takes the batch, hands one out
+            tx.send(Tracked(drops.clone())).unwrap(); // into the shared queue
+            assert_eq!(drops.load(SeqCst), 1);
+            drop(rx);
+            assert_eq!(drops.load(SeqCst), 5, "{name}: batch and shared queue dropped with the receiver");
+        });
+    }
+}
