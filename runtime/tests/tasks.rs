@@ -271,6 +271,42 @@ fn tasks_spawned_by_tasks_spread_over_workers() {
 }
 
 #[test]
+fn two_tasks_that_only_yield_still_spread_over_workers() {
+    // A task spawns a child (it goes to the spawner's LIFO slot: nobody is woken) and both
+    // compute in slices, yielding in between. A yield wakes no other worker by itself; the
+    // worker's periodic maintenance must still hand the queued one to the idle worker, or
+    // both would run on one thread forever.
+    let rt = Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (seen2, done2) = (seen.clone(), done.clone());
+    let parent = rt.spawn(async move {
+        let work = |seen: Arc<std::sync::Mutex<std::collections::HashSet<std::thread::ThreadId>>>,
+                    done: Arc<std::sync::atomic::AtomicBool>| async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !done.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                let slice = std::time::Instant::now() + Duration::from_micros(50);
+                while std::time::Instant::now() < slice {}
+                let both = {
+                    let mut s = seen.lock().unwrap();
+                    s.insert(std::thread::current().id());
+                    s.len() == 2
+                };
+                if both {
+                    done.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                kiln::task::yield_now().await;
+            }
+        };
+        let child = kiln::spawn(work(seen2.clone(), done2.clone()));
+        work(seen2, done2).await;
+        child.await.unwrap();
+    });
+    rt.block_on(parent).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 2, "the second worker took one of the yielding tasks");
+}
+
+#[test]
 fn a_budget_exhausting_task_does_not_starve_others() {
     // A task that loops on an always-ready resource never returns Pending on its own; the
     // cooperative budget must preempt it so the flag-setting task gets to run.
