@@ -114,7 +114,11 @@ pub fn compare_with_samples(
     }
     if let Ok(only) = std::env::var("KILN_BENCH_ONLY") {
         // For profilers (`perf`, `strace -c`): run one side alone for the same rounds.
-        let (_, body) = sides.iter_mut().find(|(id, _)| *id == only).expect("KILN_BENCH_ONLY names a side");
+        let names: Vec<&str> = sides.iter().map(|(id, _)| *id).collect();
+        let Some((_, body)) = sides.iter_mut().find(|(id, _)| *id == only) else {
+            eprintln!("KILN_BENCH_ONLY must name a side of the group, one of {names:?} (got {only:?})");
+            std::process::exit(2)
+        };
         let iters = calibrate(*body);
         let mut times: Vec<f64> = (0..rounds).map(|_| slice(*body, iters)).collect();
         println!("{group}: {only} alone {:.1} µs per iteration", median(&mut times) / 1e3);
