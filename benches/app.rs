@@ -402,15 +402,7 @@ fn group(c: &mut Criterion, name: &str, samples: Option<usize>, servers: &Server
 
 fn bench(c: &mut Criterion) {
     // Both servers on the server CPUs, this (client) thread on the others (`support/pin.rs`).
-    let split = pin::Split::from_env();
-    if let Some(split) = &split {
-        eprintln!("app bench: {}", split.describe());
-        split.enter_server();
-    }
-    let servers = start();
-    if let Some(split) = &split {
-        split.enter_client();
-    }
+    let servers = pin::start_servers("app", start);
     let client_rt = kiln::runtime::Builder::new_current_thread().build().unwrap();
     let client = Client::new();
     let name =

@@ -128,15 +128,7 @@ fn group(c: &mut Criterion, name: &str, servers: &Servers, request: &[u8], count
 
 fn bench(c: &mut Criterion) {
     // The servers on the server CPUs, this (client) thread on the others (`support/pin.rs`).
-    let split = pin::Split::from_env();
-    if let Some(split) = &split {
-        eprintln!("http bench: {}", split.describe());
-        split.enter_server();
-    }
-    let servers = start_servers();
-    if let Some(split) = &split {
-        split.enter_client();
-    }
+    let servers = pin::start_servers("http", start_servers);
     group(c, "http_plaintext_rtt", &servers, PLAINTEXT, 1);
     group(c, "http_json_rtt", &servers, JSON, 1);
     group(c, "http_pipelined16", &servers, &PLAINTEXT.repeat(16), 16);

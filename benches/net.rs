@@ -145,23 +145,10 @@ mod paired;
 #[path = "support/pin.rs"]
 mod pin;
 
-/// Builds both server runtimes on the server CPUs, then moves this (client) thread to the
+/// Builds both server runtimes on the server CPUs; this (client) thread then runs on the
 /// client CPUs (`support/pin.rs`).
 fn server_rts() -> (ServerRt, ServerRt) {
-    let split = pin::Split::from_env();
-    static SAID: std::sync::Once = std::sync::Once::new();
-    SAID.call_once(|| match &split {
-        Some(split) => eprintln!("net bench: {}", split.describe()),
-        None => eprintln!("net bench: threads not pinned"),
-    });
-    if let Some(split) = &split {
-        split.enter_server();
-    }
-    let rts = (kiln_rt(), tokio_rt());
-    if let Some(split) = &split {
-        split.enter_client();
-    }
-    rts
+    pin::start_servers("net", || (kiln_rt(), tokio_rt()))
 }
 
 /// Runs one workload against a Kiln server and a Tokio server in one group. Both servers run

@@ -77,15 +77,16 @@ done
 # Median requests/s per server and workload over the rounds (latencies: from the round with
 # the median throughput), and the ratios of the medians.
 python3 - "$results" <<'PY'
-import statistics, sys
+import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 def per_round(name, kiln, base):
     """kiln ÷ base for each round that ran both."""
     return [float(kr[3]) / float(br[3]) for kr in rows if kr[1] == kiln and kr[2] == name
             for br in rows if br[1] == base and br[2] == name and br[0] == kr[0]]
 def med(server, name):
+    """(req/s, p50, p99) of the round with the median throughput."""
     runs = sorted((float(r[3]), r[4], r[5]) for r in rows if r[1] == server and r[2] == name)
-    return runs[(len(runs) - 1) // 2], [x[0] for x in runs]
+    return runs[(len(runs) - 1) // 2]
 # Like for like: Kiln's bare service (one async fn) against hyper's service_fn, Kiln's router
 # against axum's; Kiln's router against hyper is shown too.
 pairs = (("kiln-svc", "hyper"), ("kiln", "axum"), ("kiln", "hyper"))
@@ -94,10 +95,10 @@ print()
 print("| workload | kiln service req/s | kiln router req/s | hyper req/s | axum req/s | **service ÷ hyper** | **router ÷ axum** | router ÷ hyper | service ÷ hyper per round | p50 / p99 service · router · hyper · axum |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
 for name in ("plaintext", "pipelined16", "json"):
-    (s_, sp50, sp99), _ = med("kiln-svc", name)
-    (k, kp50, kp99), _ = med("kiln", name)
-    (h, hp50, hp99), _ = med("hyper", name)
-    (a, ap50, ap99), _ = med("axum", name)
+    (s_, sp50, sp99) = med("kiln-svc", name)
+    (k, kp50, kp99) = med("kiln", name)
+    (h, hp50, hp99) = med("hyper", name)
+    (a, ap50, ap99) = med("axum", name)
     per = " / ".join(f"{r:.2f}" for r in per_round(name, "kiln-svc", "hyper"))
     print(f"| {name} | {s_:.0f} | {k:.0f} | {h:.0f} | {a:.0f} | **{s_ / h:.2f}** | **{k / a:.2f}** | {k / h:.2f} | {per} | "
           f"{sp50} / {sp99} · {kp50} / {kp99} · {hp50} / {hp99} · {ap50} / {ap99} |")
@@ -105,8 +106,8 @@ for name in ("plaintext", "pipelined16", "json"):
 bars = []
 for name in ("plaintext", "pipelined16", "json"):
     for kiln, base in pairs:
-        (k, _, _), _ = med(kiln, name)
-        (b, _, _), _ = med(base, name)
+        (k, _, _) = med(kiln, name)
+        (b, _, _) = med(base, name)
         per = per_round(name, kiln, base)
         bars.append((f"{name}: {label[kiln]} ÷ {base}", k / b, min(per), max(per)))
 # The chart is drawn by scripts/bench-report's `svg` (one chart drawer for every bench).
@@ -121,9 +122,9 @@ if any(r[1] == "kiln-percore" for r in rows):
     print("| workload | kiln per-core req/s | ÷ kiln work-stealing | ÷ hyper |")
     print("|---|---:|---:|---:|")
     for name in ("plaintext", "pipelined16", "json"):
-        (p, _, _), _ = med("kiln-percore", name)
-        (k, _, _), _ = med("kiln", name)
-        (h, _, _), _ = med("hyper", name)
+        (p, _, _) = med("kiln-percore", name)
+        (k, _, _) = med("kiln", name)
+        (h, _, _) = med("hyper", name)
         print(f"| {name} | {p:.0f} | {p / k:.2f} | {p / h:.2f} |")
     print()
 PY

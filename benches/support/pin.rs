@@ -12,11 +12,30 @@
 //! pinned to the server CPUs keeps all its workers (and the blocking threads they start)
 //! there. `KILN_BENCH_PIN=none` turns pinning off.
 
-// Each bench file includes this module and uses part of it.
-#![allow(dead_code)]
+/// Runs `start` (which builds the server runtimes) with this thread on the server CPUs, then
+/// moves this thread, the client, to the client CPUs. Says once per process, on stderr, what
+/// `bench` runs where.
+pub fn start_servers<T>(bench: &str, start: impl FnOnce() -> T) -> T {
+    let split = Split::from_env();
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| match &split {
+        Some(split) => {
+            eprintln!("{bench} bench: servers on CPU {:?}, client on CPU {:?}", split.server, split.client)
+        }
+        None => eprintln!("{bench} bench: threads not pinned"),
+    });
+    if let Some(split) = &split {
+        pin_current(&split.server);
+    }
+    let servers = start();
+    if let Some(split) = &split {
+        pin_current(&split.client);
+    }
+    servers
+}
 
 /// Which CPUs the servers and the client get.
-pub struct Split {
+struct Split {
     server: Vec<usize>,
     client: Vec<usize>,
 }
@@ -24,7 +43,7 @@ pub struct Split {
 impl Split {
     /// Servers on the first half of the CPUs this process may use, the client on the rest;
     /// `None` with fewer than two CPUs or with `KILN_BENCH_PIN=none`.
-    pub fn from_env() -> Option<Split> {
+    fn from_env() -> Option<Split> {
         if std::env::var("KILN_BENCH_PIN").is_ok_and(|v| v == "none") {
             return None;
         }
@@ -34,20 +53,6 @@ impl Split {
         }
         let half = cpus.len() / 2;
         Some(Split { server: cpus[..half].to_vec(), client: cpus[half..].to_vec() })
-    }
-
-    /// Pins the calling thread to the server CPUs (build runtimes after this).
-    pub fn enter_server(&self) {
-        pin_current(&self.server);
-    }
-
-    /// Pins the calling thread to the client CPUs.
-    pub fn enter_client(&self) {
-        pin_current(&self.client);
-    }
-
-    pub fn describe(&self) -> String {
-        format!("servers on CPU {:?}, client on CPU {:?}", self.server, self.client)
     }
 }
 

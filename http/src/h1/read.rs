@@ -140,20 +140,12 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// # Errors
     /// As [`RequestReader::next_request`].
     pub async fn next_head(&mut self) -> Result<Option<RequestHead>, HeadError> {
-        if let Some(head) = self.buffered_head()? {
-            return Ok(Some(head));
-        }
         let mut deadline = None;
         loop {
+            if let Some(head) = self.buffered_head()? {
+                return Ok(Some(head));
+            }
             if self.has_buffered() {
-                if let Some((head, len)) = parse_request_head_reusing(
-                    &self.buf[self.pos..self.end],
-                    &self.limits.head,
-                    &mut self.spare_headers,
-                )? {
-                    self.consume(len);
-                    return Ok(Some(head));
-                }
                 // The head has started: from now on it must finish within the timeout.
                 deadline
                     .get_or_insert_with(|| kiln_runtime::time::Instant::now() + self.limits.header_timeout);

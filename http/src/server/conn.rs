@@ -75,9 +75,8 @@ pub(crate) async fn serve<S: Service>(
         // A pipelined request already buffered is taken at once.
         let head = if r.has_buffered() {
             match r.buffered_head() {
-                Ok(Some(head)) => Ok(Some(head)),
                 Ok(None) => r.next_head().await, // the rest of a head is still on its way
-                Err(e) => Err(e),
+                taken => taken,
             }
         } else {
             if flush(&mut write, &mut out).await.is_err() {
@@ -270,8 +269,9 @@ fn batch_date<'d>(out: &[u8], date: &'d mut Option<HeaderValue>) -> &'d HeaderVa
     date.as_ref().expect("just set")
 }
 
-/// Appends the response to `out`, writing as it goes for a streamed body. Returns whether
-/// the connection must close afterwards (an HTTP/1.0 body of unknown length ends by closing).
+/// Appends a streamed response to `out`, writing as its chunks come (a whole body goes
+/// through `write_whole_response` instead). Returns whether the connection must close
+/// afterwards (an HTTP/1.0 body of unknown length ends by closing).
 ///
 /// # Errors
 /// The connection failed, or a streamed body failed or lied about its length: the
@@ -299,10 +299,6 @@ async fn write_response(
     let close =
         write_response_head(out, version, parts.status, &parts.headers, framing, is_head, close, date);
     if is_head || crate::h1::status_has_no_body(parts.status) {
-        return Ok(close);
-    }
-    if let Some(bytes) = body.as_bytes() {
-        out.extend_from_slice(bytes);
         return Ok(close);
     }
     let mut sent: u64 = 0;

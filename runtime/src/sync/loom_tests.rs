@@ -175,20 +175,25 @@ fn loom_oneshot_value_or_error_is_always_delivered() {
     });
 }
 
+/// Everything a receiver (bounded or not: both are `Stream`s) gets until the channel ends.
+fn receive_all<R: futures_core::Stream<Item = u32> + Unpin>(mut rx: R) -> Vec<u32> {
+    block_on(async {
+        let mut got = Vec::new();
+        while let Some(v) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut rx).poll_next(cx)).await {
+            got.push(v);
+        }
+        got
+    })
+}
+
 #[test]
 fn loom_mpsc_two_senders_on_a_full_channel() {
     loom::model(|| {
-        let (tx, mut rx) = mpsc::channel::<u32>(1);
+        let (tx, rx) = mpsc::channel::<u32>(1);
         let tx2 = tx.clone();
         let a = thread::spawn(move || block_on(tx.send(1)).unwrap());
         let b = thread::spawn(move || block_on(tx2.send(2)).unwrap());
-        let mut got = block_on(async {
-            let mut got = Vec::new();
-            while let Some(v) = rx.recv().await {
-                got.push(v);
-            }
-            got
-        });
+        let mut got = receive_all(rx);
         a.join().unwrap();
         b.join().unwrap();
         got.sort();
@@ -201,20 +206,14 @@ fn loom_mpsc_batches_keep_each_senders_order() {
     // The receiver swaps the shared queue for its batch: under every interleaving with two
     // senders, nothing is lost or duplicated and each sender's messages stay in order.
     loom::model(|| {
-        let (tx, mut rx) = mpsc::unbounded_channel::<u32>();
+        let (tx, rx) = mpsc::unbounded_channel::<u32>();
         let tx2 = tx.clone();
         let a = thread::spawn(move || {
             tx.send(1).unwrap();
             tx.send(2).unwrap();
         });
         let b = thread::spawn(move || tx2.send(10).unwrap());
-        let got = block_on(async {
-            let mut got = Vec::new();
-            while let Some(v) = rx.recv().await {
-                got.push(v);
-            }
-            got
-        });
+        let got = receive_all(rx);
         a.join().unwrap();
         b.join().unwrap();
         let ones: Vec<u32> = got.iter().copied().filter(|&v| v < 10).collect();

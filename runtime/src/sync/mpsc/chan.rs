@@ -75,35 +75,35 @@ impl<T> Chan<T> {
         Ok(())
     }
 
-    /// Moves every queued message into `batch` (which is empty), or registers the receiver's
-    /// waker. `Ready(false)`: closed and drained; `Ready(true)`: `batch` now holds messages.
-    fn poll_refill(&self, batch: &mut VecDeque<T>, cx: &mut Context<'_>) -> Poll<bool> {
+    /// Moves every queued message into `batch` (which is empty). With nothing queued: the
+    /// channel is `Disconnected` (closed, or every sender gone), or `Empty`, in which case
+    /// `waker` (if any) is registered to hear of the next message.
+    fn refill(&self, batch: &mut VecDeque<T>, waker: Option<&Waker>) -> Result<(), TryRecvError> {
         debug_assert!(batch.is_empty());
         let mut state = lock(&self.state);
         if !state.queue.is_empty() {
             std::mem::swap(&mut state.queue, batch);
-            return Poll::Ready(true);
+            return Ok(());
         }
         if state.rx_closed || self.tx_count.load(Acquire) == 0 {
-            return Poll::Ready(false);
+            return Err(TryRecvError::Disconnected);
         }
-        match &state.rx_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => state.rx_waker = Some(cx.waker().clone()),
+        if let Some(waker) = waker {
+            match &state.rx_waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => state.rx_waker = Some(waker.clone()),
+            }
         }
-        Poll::Pending
+        Err(TryRecvError::Empty)
     }
 
-    /// Like `poll_refill`, for `try_recv`: no waker to register.
-    fn try_refill(&self, batch: &mut VecDeque<T>) -> Result<(), TryRecvError> {
-        let mut state = lock(&self.state);
-        if !state.queue.is_empty() {
-            std::mem::swap(&mut state.queue, batch);
-            Ok(())
-        } else if state.rx_closed || self.tx_count.load(Acquire) == 0 {
-            Err(TryRecvError::Disconnected)
-        } else {
-            Err(TryRecvError::Empty)
+    /// `refill` for a poll: `Ready(true)` with messages in `batch`, `Ready(false)` when the
+    /// channel is closed and drained, `Pending` with the waker registered.
+    fn poll_refill(&self, batch: &mut VecDeque<T>, cx: &mut Context<'_>) -> Poll<bool> {
+        match self.refill(batch, Some(cx.waker())) {
+            Ok(()) => Poll::Ready(true),
+            Err(TryRecvError::Disconnected) => Poll::Ready(false),
+            Err(TryRecvError::Empty) => Poll::Pending,
         }
     }
 
@@ -211,7 +211,7 @@ impl<T> Rx<T> {
 
     pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
         if self.batch.is_empty() {
-            self.chan.try_refill(&mut self.batch)?;
+            self.chan.refill(&mut self.batch, None)?;
         }
         let v = self.batch.pop_front().expect("a refill moves at least one message");
         self.chan.release_permits(1);
