@@ -98,11 +98,6 @@ impl Idle {
         }
     }
 
-    /// Workers not parked (a snapshot).
-    pub(crate) fn num_unparked(&self) -> usize {
-        unparked(self.state.load(SeqCst))
-    }
-
     pub(crate) fn is_parked(&self, index: usize) -> bool {
         lock(&self.sleepers).contains(&index)
     }

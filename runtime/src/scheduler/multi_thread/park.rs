@@ -20,14 +20,14 @@ const PARKED_CONDVAR: usize = 1;
 const PARKED_DRIVER: usize = 2;
 const NOTIFIED: usize = 3;
 
-/// Times a parking worker yields its CPU, checking for a wake-up in between, before it goes to
-/// sleep. When the thread that will wake it is waiting for a CPU (more busy threads than
-/// cores), a yield lets it run, and the wake-up then costs neither side a syscall (`unpark`
-/// of a worker that has not yet slept is one atomic swap). Only when another worker is awake
-/// (else nobody could hand over work, and each yield is a wasted syscall). Measured with
-/// paired runs (BENCHMARKS.md): echo throughput, UDP, contended semaphore and RwLock gain
-/// 10-35 %; a non-worker thread notifying runtime tasks in a tight loop loses.
-const SPIN_YIELDS: usize = 3;
+// A parking worker does not spin or yield before it sleeps (as Tokio's does not). An earlier
+// version yielded its CPU up to three times first, checking for a wake-up in between; on a
+// CPU shared with a thread that never blocks (here: a `block_on` thread notifying tasks in a
+// loop), `sched_yield` handed that thread the CPU until the next scheduler tick, and the
+// worker, with work waiting, sat out 4 ms (HZ=250): 15-60 iterations in 2 000 of the notify
+// benchmark took ~4 ms instead of ~0.1. Paired A/B without it: five producers on a full
+// bounded mpsc 1.16-1.58x -> 0.78-0.83x Tokio's time, TCP echo throughput 0.86-0.90 ->
+// 0.82-0.92 (no loss). BENCHMARKS.md has the runs.
 
 pub(crate) struct Parker {
     state: AtomicUsize,
@@ -40,18 +40,10 @@ impl Parker {
         Parker { state: AtomicUsize::new(EMPTY), mutex: Mutex::new(()), condvar: Condvar::new() }
     }
 
-    /// Blocks until `unpark` (or, when holding the driver, until an event or timer). With
-    /// `spin`, yields the CPU a few times first (see [`SPIN_YIELDS`]); pointless when no
-    /// other worker is awake to hand it work, where it would only add syscalls.
-    pub(crate) fn park(&self, driver: &Mutex<Driver>, handle: &driver::Handle, spin: bool) {
-        let spins = if spin { SPIN_YIELDS } else { 0 };
-        for spins_left in (0..=spins).rev() {
-            if self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
-                return;
-            }
-            if spins_left > 0 {
-                std::thread::yield_now();
-            }
+    /// Blocks until `unpark` (or, when holding the driver, until an event or timer).
+    pub(crate) fn park(&self, driver: &Mutex<Driver>, handle: &driver::Handle) {
+        if self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
+            return;
         }
         if let Ok(mut driver) = driver.try_lock() {
             if self.state.compare_exchange(EMPTY, PARKED_DRIVER, SeqCst, SeqCst).is_err() {

@@ -267,9 +267,7 @@ fn park(cx: &WorkerContext, mut core: Box<Core>) -> Box<Core> {
         WorkerMetrics::bump(&shared.remotes[index].metrics.parks);
         core.is_parked = true;
         *cx.core.borrow_mut() = Some(core);
-        // Another worker still awake may hand us work in a moment: worth a few yields.
-        let spin = shared.idle.num_unparked() > 0;
-        shared.remotes[index].parker.park(&shared.driver, &shared.driver_handle, spin);
+        shared.remotes[index].parker.park(&shared.driver, &shared.driver_handle);
         core = cx.core.borrow_mut().take().expect("worker core missing after park");
         core.is_parked = false;
         if core.has_tasks() {
