@@ -51,33 +51,43 @@ fn group_name(name: &str) -> String {
 mod paired;
 use paired::Bencher;
 
-/// Writes one benchmark per runtime into a group. `$rt` is built once per runtime; `$spawn`
+/// Writes one benchmark per runtime into a group. `$rt` is the runtime (built once under
+/// criterion, once per round with `KILN_BENCH_PAIRED`: see `paired::PerRound`); `$spawn`
 /// names the runtime's spawn, `$yield_now` its yield; the body is the same code for both.
-/// Both runtimes live for the whole group, so `KILN_BENCH_PAIRED` can interleave them
-/// (see `support/paired.rs`).
+/// Both runtimes live side by side, so `KILN_BENCH_PAIRED` can interleave them (see
+/// `support/paired.rs`).
 macro_rules! side_by_side {
     ($c:expr, $group:expr, |$b:ident, $rt:ident, $spawn:ident, $yield_now:ident, $sleep:ident, $timeout:ident, $spawn_blocking:ident| $body:block, $kiln_rt:expr, $tokio_rt:expr) => {{
-        let kiln_rt = $kiln_rt;
-        let tokio_rt = $tokio_rt;
+        // Fresh runtimes every paired round: see `paired::PerRound`.
+        #[allow(unused_mut, unused_variables)]
+        let mut kiln_rt = paired::PerRound::new(|| $kiln_rt);
+        #[allow(unused_mut, unused_variables)]
+        let mut tokio_rt = paired::PerRound::new(|| $tokio_rt);
         #[allow(unused_imports)]
         let mut kiln = {
-            let $rt = &kiln_rt;
+
             use kiln::spawn as $spawn;
             use kiln::task::spawn_blocking as $spawn_blocking;
             use kiln::task::yield_now as $yield_now;
             use kiln::time::sleep as $sleep;
             use kiln::time::timeout as $timeout;
-            move |$b: &mut Bencher| $body
+            move |$b: &mut Bencher| {
+                let $rt = kiln_rt.get($b);
+                $body
+            }
         };
         #[allow(unused_imports)]
         let mut tokio = {
-            let $rt = &tokio_rt;
+
             use tokio::spawn as $spawn;
             use tokio::task::spawn_blocking as $spawn_blocking;
             use tokio::task::yield_now as $yield_now;
             use tokio::time::sleep as $sleep;
             use tokio::time::timeout as $timeout;
-            move |$b: &mut Bencher| $body
+            move |$b: &mut Bencher| {
+                let $rt = tokio_rt.get($b);
+                $body
+            }
         };
         paired::compare($c, "runtime", &$group, &mut [("kiln", &mut kiln), ("tokio", &mut tokio)]);
     }};

@@ -39,26 +39,36 @@ use paired::Bencher;
 
 /// One benchmark per runtime in one group; `$sync`, `$spawn` and `$yield_now` name the
 /// runtime's module and functions, so the body is the same code for both. Both runtimes live
-/// for the whole group, so `KILN_BENCH_PAIRED` can interleave them (see `support/paired.rs`).
+/// side by side, so `KILN_BENCH_PAIRED` can interleave them (see `support/paired.rs`); with it
+/// they are built afresh every round (`paired::PerRound`).
 macro_rules! both {
     ($c:expr, $group:expr, |$b:ident, $rt:ident, $sync:ident, $spawn:ident, $yield_now:ident| $body:block, $kiln_rt:expr, $tokio_rt:expr) => {{
-        let kiln_rt = $kiln_rt;
-        let tokio_rt = $tokio_rt;
+        // Fresh runtimes every paired round: see `paired::PerRound`.
+        #[allow(unused_mut, unused_variables)]
+        let mut kiln_rt = paired::PerRound::new(|| $kiln_rt);
+        #[allow(unused_mut, unused_variables)]
+        let mut tokio_rt = paired::PerRound::new(|| $tokio_rt);
         #[allow(unused_imports, unused_variables)]
         let mut kiln = {
-            let $rt = &kiln_rt;
+
             use kiln::spawn as $spawn;
             use kiln::sync as $sync;
             use kiln::task::yield_now as $yield_now;
-            move |$b: &mut Bencher| $body
+            move |$b: &mut Bencher| {
+                let $rt = kiln_rt.get($b);
+                $body
+            }
         };
         #[allow(unused_imports, unused_variables)]
         let mut tokio = {
-            let $rt = &tokio_rt;
+
             use tokio::spawn as $spawn;
             use tokio::sync as $sync;
             use tokio::task::yield_now as $yield_now;
-            move |$b: &mut Bencher| $body
+            move |$b: &mut Bencher| {
+                let $rt = tokio_rt.get($b);
+                $body
+            }
         };
         paired::compare($c, "sync", &$group, &mut [("kiln", &mut kiln), ("tokio", &mut tokio)]);
     }};

@@ -29,15 +29,24 @@ const SLICE: Duration = Duration::from_millis(20);
 /// Passed to a benchmark body; forwards to criterion or measures one paired slice.
 pub enum Bencher<'a, 'b> {
     Criterion(&'a mut criterion::Bencher<'b>),
-    Slice { iters: u64, elapsed: Duration },
+    /// `round` counts the paired rounds (0 while calibrating).
+    Slice { iters: u64, elapsed: Duration, round: usize },
 }
 
 impl Bencher<'_, '_> {
+    /// The paired round this slice belongs to; always 0 under criterion.
+    pub fn round(&self) -> usize {
+        match self {
+            Bencher::Criterion(_) => 0,
+            Bencher::Slice { round, .. } => *round,
+        }
+    }
+
     /// Times `f`, called once per iteration.
     pub fn iter<O>(&mut self, mut f: impl FnMut() -> O) {
         match self {
             Bencher::Criterion(b) => b.iter(f),
-            Bencher::Slice { iters, elapsed } => {
+            Bencher::Slice { iters, elapsed, .. } => {
                 let start = Instant::now();
                 for _ in 0..*iters {
                     std::hint::black_box(f());
@@ -51,8 +60,40 @@ impl Bencher<'_, '_> {
     pub fn iter_custom(&mut self, mut f: impl FnMut(u64) -> Duration) {
         match self {
             Bencher::Criterion(b) => b.iter_custom(f),
-            Bencher::Slice { iters, elapsed } => *elapsed = f(*iters),
+            Bencher::Slice { iters, elapsed, .. } => *elapsed = f(*iters),
         }
+    }
+}
+
+/// A value (a runtime) built afresh for every paired round, outside the timed part.
+///
+/// Why: a multi-thread runtime's threads stay on the CPUs where the kernel first put them
+/// (with more busy threads than CPUs it has no reason to move them), and on two vCPUs the
+/// placement decides a contended benchmark more than the code does: one process measured
+/// a group at 0.07 and the next at 3.05, each with a tight spread. Built once per process,
+/// each side keeps one draw of that lottery for the whole run; built per round, both sides
+/// draw anew every round and the median over rounds compares like with like.
+pub struct PerRound<T, F: FnMut() -> T> {
+    build: F,
+    current: Option<(usize, T)>,
+}
+
+impl<T, F: FnMut() -> T> PerRound<T, F> {
+    pub fn new(build: F) -> PerRound<T, F> {
+        PerRound { build, current: None }
+    }
+
+    /// The value for `b`'s round, building it (and dropping the last one) on a new round.
+    pub fn get(&mut self, b: &Bencher) -> &T {
+        let round = b.round();
+        if self.current.as_ref().is_none_or(|(r, _)| *r != round) {
+            self.current = None; // drop the old runtime (joins its threads) before the new one
+            let value = (self.build)();
+            // Let the new threads start and park before anything is timed.
+            std::thread::sleep(Duration::from_millis(2));
+            self.current = Some((round, value));
+        }
+        &self.current.as_ref().expect("just built").1
     }
 }
 
@@ -120,7 +161,7 @@ pub fn compare_with_samples(
             std::process::exit(2)
         };
         let iters = calibrate(*body);
-        let mut times: Vec<f64> = (0..rounds).map(|_| slice(*body, iters)).collect();
+        let mut times: Vec<f64> = (0..rounds).map(|r| slice(*body, iters, r + 1)).collect();
         println!("{group}: {only} alone {:.1} µs per iteration", median(&mut times) / 1e3);
         return;
     }
@@ -131,7 +172,7 @@ pub fn compare_with_samples(
         let order: Vec<usize> =
             if round % 2 == 0 { (0..sides.len()).collect() } else { (0..sides.len()).rev().collect() };
         for i in order {
-            let ns = slice(sides[i].1, iters[i]);
+            let ns = slice(sides[i].1, iters[i], round + 1);
             times[i].push(ns);
         }
     }
@@ -151,9 +192,9 @@ pub fn compare_with_samples(
 /// Iterations that fill about one slice.
 fn calibrate(body: &mut dyn FnMut(&mut Bencher)) -> u64 {
     let mut iters = 1u64;
-    slice(body, 1); // warm-up: first-use allocations, connections, caches
+    slice(body, 1, 0); // warm-up: first-use allocations, connections, caches
     loop {
-        let per_iter = slice(body, iters);
+        let per_iter = slice(body, iters, 0);
         let total = Duration::from_nanos((per_iter * iters as f64) as u64);
         if total >= SLICE / 4 || iters >= 1 << 30 {
             let wanted = SLICE.as_nanos() as f64 / per_iter.max(1.0);
@@ -163,9 +204,9 @@ fn calibrate(body: &mut dyn FnMut(&mut Bencher)) -> u64 {
     }
 }
 
-/// Runs one slice of `iters` iterations; nanoseconds per iteration.
-fn slice(body: &mut dyn FnMut(&mut Bencher), iters: u64) -> f64 {
-    let mut b = Bencher::Slice { iters, elapsed: Duration::ZERO };
+/// Runs one slice of `iters` iterations in paired round `round`; nanoseconds per iteration.
+fn slice(body: &mut dyn FnMut(&mut Bencher), iters: u64, round: usize) -> f64 {
+    let mut b = Bencher::Slice { iters, elapsed: Duration::ZERO, round };
     body(&mut b);
     let Bencher::Slice { elapsed, .. } = b else { unreachable!() };
     elapsed.as_nanos() as f64 / iters as f64
