@@ -39,12 +39,21 @@ run_server() { # name port -> pid
     echo $!
 }
 
-measure() { # port path [lua-args] -> "rps p50 p99"
-    local port=$1 path=$2 depth=${3:-}
+cpu_ticks() { # pid -> "user system" clock ticks the server process has used so far
+    awk '{print $14, $15}' "/proc/$1/stat"
+}
+
+measure() { # pid port path [lua-args] -> "rps p50 p99 user_ticks sys_ticks wall_ns"
+    local pid=$1 port=$2 path=$3 depth=${4:-}
     local extra=()
     [ -n "$depth" ] && extra=(-s scripts/wrk/pipeline.lua)
-    taskset -c "$client_cpus" wrk -t"$wrk_threads" -c64 -d"${secs}s" --latency "${extra[@]}" "http://127.0.0.1:${port}${path}" ${depth:+-- $depth} \
-        | awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}'
+    local before after t0 t1 out
+    before=$(cpu_ticks "$pid"); t0=$(date +%s%N)
+    out=$(taskset -c "$client_cpus" wrk -t"$wrk_threads" -c64 -d"${secs}s" --latency "${extra[@]}" "http://127.0.0.1:${port}${path}" ${depth:+-- $depth} \
+        | awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}')
+    after=$(cpu_ticks "$pid"); t1=$(date +%s%N)
+    read -r u0 s0 <<<"$before"; read -r u1 s1 <<<"$after"
+    echo "$out $((u1 - u0)) $((s1 - s0)) $((t1 - t0))"
 }
 
 rounds=${ROUNDS:-3}
@@ -65,7 +74,7 @@ for round in $(seq 1 "$rounds"); do
         sleep 1
         for w in "plaintext:/plaintext:" "pipelined16:/plaintext:16" "json:/json:"; do
             IFS=: read -r name path depth <<<"$w"
-            line="$round $server $name $(measure $port "$path" "$depth")"
+            line="$round $server $name $(measure "$pid" $port "$path" "$depth")"
             echo "$line" >&2
             echo "$line" >>"$results"
         done
@@ -117,6 +126,35 @@ report.svg(bars, pathlib.Path("docs/bench/http-wrk-ratios.svg"),
            "Requests/s, Kiln ÷ baseline (wrk, medians over rounds; line: range). Right of 1.00: Kiln is faster",
            lower_is_better=False)
 print("\n(chart written to docs/bench/http-wrk-ratios.svg)", file=sys.stderr)
+# Where each server's CPU went (from /proc/PID/stat around each wrk run, median round): how
+# busy its core was, and user-space vs kernel time per request. The kernel part (the TCP
+# stack, syscalls) is much the same for every stack, so it bounds what any server can gain:
+# even with no user-space cost at all, a server is at most (baseline's CPU per request) ÷
+# (its own kernel CPU per request) times faster than the baseline.
+import os
+hz = os.sysconf("SC_CLK_TCK")
+servers = list(dict.fromkeys(r[1] for r in rows))
+def cpu(server, name):
+    runs = sorted((float(r[3]), int(r[6]), int(r[7]), int(r[8])) for r in rows if r[1] == server and r[2] == name)
+    rps, u, s, wall_ns = runs[(len(runs) - 1) // 2]
+    wall = wall_ns / 1e9
+    reqs = rps * wall
+    return {"busy": (u + s) / hz / wall, "user": u / max(u + s, 1),
+            "us_user": u / hz / reqs * 1e6, "us_sys": s / hz / reqs * 1e6}
+print()
+print("| workload | server | server CPU busy | user share | µs user / request | µs kernel / request |")
+print("|---|---|---:|---:|---:|---:|")
+for name in ("plaintext", "pipelined16", "json"):
+    for server in servers:
+        c = cpu(server, name)
+        print(f"| {name} | {label.get(server, server)} | {c['busy'] * 100:.0f} % | {c['user'] * 100:.0f} % | {c['us_user']:.2f} | {c['us_sys']:.2f} |")
+print()
+for name in ("plaintext", "pipelined16", "json"):
+    a, k = cpu("axum", name), cpu("kiln", name)
+    h, v = cpu("hyper", name), cpu("kiln-svc", name)
+    print(f"- {name}: with zero user-space cost, Kiln's router could be at most "
+          f"{(a['us_user'] + a['us_sys']) / k['us_sys']:.2f}× axum, its service at most "
+          f"{(h['us_user'] + h['us_sys']) / v['us_sys']:.2f}× hyper (if the server's core is the bottleneck)")
 if any(r[1] == "kiln-percore" for r in rows):
     print()
     print("| workload | kiln per-core req/s | ÷ kiln work-stealing | ÷ hyper |")
