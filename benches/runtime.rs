@@ -65,7 +65,6 @@ macro_rules! side_by_side {
         let mut tokio_rt = paired::PerRound::new(|| $tokio_rt);
         #[allow(unused_imports)]
         let mut kiln = {
-
             use kiln::spawn as $spawn;
             use kiln::task::spawn_blocking as $spawn_blocking;
             use kiln::task::yield_now as $yield_now;
@@ -78,7 +77,6 @@ macro_rules! side_by_side {
         };
         #[allow(unused_imports)]
         let mut tokio = {
-
             use tokio::spawn as $spawn;
             use tokio::task::spawn_blocking as $spawn_blocking;
             use tokio::task::yield_now as $yield_now;

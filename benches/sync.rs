@@ -50,7 +50,6 @@ macro_rules! both {
         let mut tokio_rt = paired::PerRound::new(|| $tokio_rt);
         #[allow(unused_imports, unused_variables)]
         let mut kiln = {
-
             use kiln::spawn as $spawn;
             use kiln::sync as $sync;
             use kiln::task::yield_now as $yield_now;
@@ -61,7 +60,6 @@ macro_rules! both {
         };
         #[allow(unused_imports, unused_variables)]
         let mut tokio = {
-
             use tokio::spawn as $spawn;
             use tokio::sync as $sync;
             use tokio::task::yield_now as $yield_now;

@@ -30,7 +30,11 @@ const SLICE: Duration = Duration::from_millis(20);
 pub enum Bencher<'a, 'b> {
     Criterion(&'a mut criterion::Bencher<'b>),
     /// `round` counts the paired rounds (0 while calibrating).
-    Slice { iters: u64, elapsed: Duration, round: usize },
+    Slice {
+        iters: u64,
+        elapsed: Duration,
+        round: usize,
+    },
 }
 
 impl Bencher<'_, '_> {
