@@ -126,7 +126,7 @@ report.svg(bars, pathlib.Path("docs/bench/http-wrk-ratios.svg"),
            "Requests/s, Kiln ÷ baseline (wrk, medians over rounds; line: range). Right of 1.00: Kiln is faster",
            lower_is_better=False)
 print("\n(chart written to docs/bench/http-wrk-ratios.svg)", file=sys.stderr)
-# Where each server's CPU went (from /proc/PID/stat around each wrk run, median round): how
+# Where each server's CPU went (from /proc/PID/stat around each wrk run, medians over rounds): how
 # busy its core was, and user-space vs kernel time per request. The kernel part (the TCP
 # stack, syscalls) is much the same for every stack, so it bounds what any server can gain:
 # even with no user-space cost at all, a server is at most (baseline's CPU per request) ÷
@@ -135,12 +135,15 @@ import os
 hz = os.sysconf("SC_CLK_TCK")
 servers = list(dict.fromkeys(r[1] for r in rows))
 def cpu(server, name):
-    runs = sorted((float(r[3]), int(r[6]), int(r[7]), int(r[8])) for r in rows if r[1] == server and r[2] == name)
-    rps, u, s, wall_ns = runs[(len(runs) - 1) // 2]
-    wall = wall_ns / 1e9
-    reqs = rps * wall
-    return {"busy": (u + s) / hz / wall, "user": u / max(u + s, 1),
-            "us_user": u / hz / reqs * 1e6, "us_sys": s / hz / reqs * 1e6}
+    """Each measure's median over the rounds (rounds differ: the machine's speed drifts)."""
+    per_round = []
+    for r in rows:
+        if r[1] == server and r[2] == name:
+            rps, u, s, wall = float(r[3]), int(r[6]), int(r[7]), int(r[8]) / 1e9
+            reqs = rps * wall
+            per_round.append({"busy": (u + s) / hz / wall, "user": u / max(u + s, 1),
+                              "us_user": u / hz / reqs * 1e6, "us_sys": s / hz / reqs * 1e6})
+    return {k: sorted(d[k] for d in per_round)[(len(per_round) - 1) // 2] for k in per_round[0]}
 print()
 print("| workload | server | server CPU busy | user share | µs user / request | µs kernel / request |")
 print("|---|---|---:|---:|---:|---:|")
