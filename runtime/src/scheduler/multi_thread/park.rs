@@ -26,8 +26,10 @@ const NOTIFIED: usize = 3;
 // loop), `sched_yield` handed that thread the CPU until the next scheduler tick, and the
 // worker, with work waiting, sat out 4 ms (HZ=250): 15-60 iterations in 2 000 of the notify
 // benchmark took ~4 ms instead of ~0.1. Paired A/B without it: five producers on a full
-// bounded mpsc 1.16-1.58x -> 0.78-0.83x Tokio's time, TCP echo throughput 0.86-0.90 ->
-// 0.82-0.92 (no loss). BENCHMARKS.md has the runs.
+// bounded mpsc 1.16-1.58x -> 0.78-0.83x Tokio's time. The yields had helped where a
+// server's two workers share one vCPU (TCP echo throughput: 0.82-0.92 of Tokio's time with
+// them, 0.92-1.02 without), a loss we take over a 4 ms stall with work waiting.
+// BENCHMARKS.md has the runs.
 
 pub(crate) struct Parker {
     state: AtomicUsize,
