@@ -59,9 +59,7 @@ use paired::Bencher;
 macro_rules! side_by_side {
     ($c:expr, $group:expr, |$b:ident, $rt:ident, $spawn:ident, $yield_now:ident, $sleep:ident, $timeout:ident, $spawn_blocking:ident| $body:block, $kiln_rt:expr, $tokio_rt:expr) => {{
         // Fresh runtimes every paired round: see `paired::PerRound`.
-        #[allow(unused_mut, unused_variables)]
         let mut kiln_rt = paired::PerRound::new(|| $kiln_rt);
-        #[allow(unused_mut, unused_variables)]
         let mut tokio_rt = paired::PerRound::new(|| $tokio_rt);
         #[allow(unused_imports)]
         let mut kiln = {

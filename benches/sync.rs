@@ -44,9 +44,7 @@ use paired::Bencher;
 macro_rules! both {
     ($c:expr, $group:expr, |$b:ident, $rt:ident, $sync:ident, $spawn:ident, $yield_now:ident| $body:block, $kiln_rt:expr, $tokio_rt:expr) => {{
         // Fresh runtimes every paired round: see `paired::PerRound`.
-        #[allow(unused_mut, unused_variables)]
         let mut kiln_rt = paired::PerRound::new(|| $kiln_rt);
-        #[allow(unused_mut, unused_variables)]
         let mut tokio_rt = paired::PerRound::new(|| $tokio_rt);
         #[allow(unused_imports, unused_variables)]
         let mut kiln = {
