@@ -17,13 +17,14 @@
 //! is not empty). Storing or taking the permit is a compare-and-swap without the lock; the lock
 //! is taken only to queue, wake or remove waiters. The mode becomes `WAITING`, and leaves it,
 //! only under the lock. As in the semaphore, a queued waiter shares an outcome flag with its
-//! entry, so a woken `Notified` completes without taking the lock.
+//! entry, so a woken `Notified` completes without taking the lock. The state word and the
+//! wait list live two cache lines apart (`GAP`): the first is what everyone hammers, the
+//! second what queueing waiters write.
 
 use super::wait_list::{Key, WaitList};
 use super::wake_list::WakeList;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::sync::{lock, Arc as SharedFlag, Mutex};
-use crate::util::cache_padded::CachePadded;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -44,12 +45,20 @@ fn generation(state: usize) -> usize {
 }
 
 /// Notifies waiting tasks. See the module docs for the exact semantics.
+#[repr(C)] // keeps the fields in this order, so the gap sits between them
 pub struct Notify {
     state: AtomicUsize,
-    /// On lines of its own: waiters write the lock and the list while the notifier and every
-    /// task taking a stored permit hammer `state` (see `CachePadded`).
-    waiters: CachePadded<Mutex<WaitList<Waiter>>>,
+    /// Keeps `waiters` off `state`'s cache lines (see `GAP`).
+    _gap: [u8; GAP],
+    waiters: Mutex<WaitList<Waiter>>,
 }
+
+/// Bytes between the state word and the wait list. Queueing waiters write the lock and the
+/// list while the notifier and every task taking a stored permit hammer `state`; on one cache
+/// line, each side's writes evict the other's ("false sharing"). 120 bytes put them two lines
+/// apart (x86 prefetches lines in pairs) without raising the type's alignment, which would
+/// make every `Arc` holding a `Notify` (each mpsc channel) an aligned allocation.
+const GAP: usize = 120;
 
 struct Waiter {
     waker: Option<Waker>,
@@ -92,7 +101,7 @@ pub(crate) enum Stage {
 impl Notify {
     /// A `Notify` with no stored permit.
     pub fn new() -> Notify {
-        Notify { state: AtomicUsize::new(EMPTY), waiters: CachePadded::new(Mutex::new(WaitList::new())) }
+        Notify { state: AtomicUsize::new(EMPTY), _gap: [0; GAP], waiters: Mutex::new(WaitList::new()) }
     }
 
     /// Waits for a notification.
@@ -322,12 +331,11 @@ mod tests {
 
     #[test]
     fn state_and_wait_list_never_share_a_cache_line_pair() {
-        // The padding is a measured speed-up (BENCHMARKS.md, "False sharing in Notify"); this
-        // keeps a later edit from silently dropping it.
+        // The gap is a measured speed-up (BENCHMARKS.md, sync, sixth session); this keeps a
+        // later edit (or a lost `repr(C)`) from silently undoing it.
         let n = Notify::new();
         let state = std::ptr::addr_of!(n.state) as usize;
-        let waiters = std::ptr::addr_of!(*n.waiters) as usize;
-        assert_eq!(waiters % 128, 0, "the wait list starts a 128-byte block");
-        assert_ne!(state / 128, waiters / 128, "state shares a 128-byte block with the wait list");
+        let waiters = std::ptr::addr_of!(n.waiters) as usize;
+        assert!(waiters >= state + 128, "the wait list must start two cache lines after the state word");
     }
 }
