@@ -205,8 +205,22 @@ impl Notify {
     pub(crate) fn poll_stage(&self, stage: &mut Stage, cx: &mut Context<'_>) -> Poll<()> {
         match *stage {
             Stage::Init(created_in) => {
-                // Fast path: a notify_waiters since creation, or a stored permit to take.
-                let mut cur = self.state.load(Acquire);
+                // Fast path: a stored permit to take, or a notify_waiters since creation. The
+                // first attempt guesses the state (a permit, nothing since creation) rather
+                // than reading it first: on a word other threads keep writing, a read then a
+                // compare-and-swap fetch the cache line twice, a lone compare-and-swap once.
+                let mut cur = match self.state.compare_exchange(
+                    created_in | NOTIFIED,
+                    created_in | EMPTY,
+                    AcqRel,
+                    Acquire,
+                ) {
+                    Ok(_) => {
+                        *stage = Stage::Done;
+                        return Poll::Ready(());
+                    }
+                    Err(actual) => actual,
+                };
                 loop {
                     if generation(cur) != created_in {
                         *stage = Stage::Done;
