@@ -98,10 +98,9 @@ fn loom_a_dropped_waiter_passes_its_notification_on() {
 }
 
 #[test]
-fn loom_notify_outcome_flags_are_recycled_safely() {
-    // Two rounds of ping-pong over two Notify values: the second round's waits reuse the
-    // outcome flags recycled from the first, which must never leak one wait's outcome into
-    // the next.
+fn loom_notify_ping_pong_over_two_rounds_never_mixes_outcomes() {
+    // Two rounds of ping-pong over two Notify values: each round's waits reuse the wait
+    // lists' slots freed by the round before, and must never see an earlier wait's outcome.
     loom::model(|| {
         let ping = Arc::new(Notify::new());
         let pong = Arc::new(Notify::new());
@@ -141,6 +140,32 @@ fn loom_a_notification_racing_a_new_waiter_completes_exactly_the_first() {
         notifier.join().unwrap();
         assert!(first.as_mut().poll(&mut cx).is_ready(), "the first waiter was notified");
         assert!(!second_ready, "one notify_one completes one waiter");
+    });
+}
+
+#[test]
+fn loom_a_waiter_released_by_notify_waiters_leaves_the_next_permit_stored() {
+    // `notified` was created before both calls, so `notify_waiters` releases it whatever the
+    // interleaving (queued, or not yet polled: its first poll guesses "a permit, no
+    // notify_waiters since creation", and the guess must fail on the generation alone).
+    // The `notify_one` that follows must still be stored for the next waiter, and only once.
+    loom::model(|| {
+        let notify = Arc::new(Notify::new());
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut notified = Box::pin(notify.notified());
+        let notifier = {
+            let notify = notify.clone();
+            thread::spawn(move || {
+                notify.notify_waiters();
+                notify.notify_one();
+            })
+        };
+        let early = notified.as_mut().poll(&mut cx).is_ready();
+        notifier.join().unwrap();
+        assert!(early || notified.as_mut().poll(&mut cx).is_ready(), "released by notify_waiters");
+        assert!(Box::pin(notify.notified()).as_mut().poll(&mut cx).is_ready(), "the permit is stored");
+        assert!(Box::pin(notify.notified()).as_mut().poll(&mut cx).is_pending(), "and only one");
     });
 }
 
