@@ -14,6 +14,15 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+/// Runs `f` on a second loom thread with its own handle to `notify`.
+fn on_another_thread(
+    notify: &Arc<Notify>,
+    f: impl FnOnce(&Notify) + Send + 'static,
+) -> thread::JoinHandle<()> {
+    let notify = notify.clone();
+    thread::spawn(move || f(&notify))
+}
+
 #[test]
 fn loom_semaphore_is_exclusive_and_loses_no_permit() {
     loom::model(|| {
@@ -68,10 +77,7 @@ fn loom_cancelled_acquire_racing_a_release_returns_the_permit() {
 fn loom_notify_one_is_never_lost() {
     loom::model(|| {
         let notify = Arc::new(Notify::new());
-        let notifier = {
-            let notify = notify.clone();
-            thread::spawn(move || notify.notify_one())
-        };
+        let notifier = on_another_thread(&notify, Notify::notify_one);
         block_on(notify.notified());
         notifier.join().unwrap();
     });
@@ -87,10 +93,7 @@ fn loom_a_dropped_waiter_passes_its_notification_on() {
         let mut second = Box::pin(notify.notified());
         assert!(first.as_mut().poll(&mut cx).is_pending());
         assert!(second.as_mut().poll(&mut cx).is_pending());
-        let notifier = {
-            let notify = notify.clone();
-            thread::spawn(move || notify.notify_one())
-        };
+        let notifier = on_another_thread(&notify, Notify::notify_one);
         drop(first); // before or after it was handed the notification
         block_on(second);
         notifier.join().unwrap();
@@ -131,10 +134,7 @@ fn loom_a_notification_racing_a_new_waiter_completes_exactly_the_first() {
         let mut cx = Context::from_waker(waker);
         let mut first = Box::pin(notify.notified());
         assert!(first.as_mut().poll(&mut cx).is_pending());
-        let notifier = {
-            let notify = notify.clone();
-            thread::spawn(move || notify.notify_one())
-        };
+        let notifier = on_another_thread(&notify, Notify::notify_one);
         let mut second = Box::pin(notify.notified());
         let second_ready = second.as_mut().poll(&mut cx).is_ready();
         notifier.join().unwrap();
@@ -154,13 +154,10 @@ fn loom_a_waiter_released_by_notify_waiters_leaves_the_next_permit_stored() {
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         let mut notified = Box::pin(notify.notified());
-        let notifier = {
-            let notify = notify.clone();
-            thread::spawn(move || {
-                notify.notify_waiters();
-                notify.notify_one();
-            })
-        };
+        let notifier = on_another_thread(&notify, |notify| {
+            notify.notify_waiters();
+            notify.notify_one();
+        });
         let early = notified.as_mut().poll(&mut cx).is_ready();
         notifier.join().unwrap();
         assert!(early || notified.as_mut().poll(&mut cx).is_ready(), "released by notify_waiters");
@@ -174,10 +171,7 @@ fn loom_notify_waiters_reaches_a_future_created_before_it() {
     loom::model(|| {
         let notify = Arc::new(Notify::new());
         let notified = notify.notified();
-        let notifier = {
-            let notify = notify.clone();
-            thread::spawn(move || notify.notify_waiters())
-        };
+        let notifier = on_another_thread(&notify, Notify::notify_waiters);
         notifier.join().unwrap();
         block_on(notified);
     });
