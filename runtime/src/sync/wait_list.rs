@@ -68,19 +68,19 @@ impl<W> WaitList<W> {
         self.entries[i].1.as_mut()
     }
 
-    /// Drops the holes at both ends, so the front (and back) entry is live or the ring empty.
-    fn trim(&mut self) {
-        while self.entries.front().is_some_and(|e| e.1.is_none()) {
-            self.entries.pop_front();
-        }
-        while self.entries.back().is_some_and(|e| e.1.is_none()) {
-            self.entries.pop_back();
+    /// Called when an entry leaves: once nobody waits, drops the holes too.
+    fn left(&mut self) {
+        self.live -= 1;
+        if self.live == 0 {
+            self.entries.clear();
         }
     }
 
     /// The first waiter in FIFO order.
     pub(crate) fn front_mut(&mut self) -> Option<&mut W> {
-        self.trim();
+        while self.entries.front().is_some_and(|e| e.1.is_none()) {
+            self.entries.pop_front();
+        }
         self.entries.front_mut().and_then(|e| e.1.as_mut())
     }
 
@@ -88,8 +88,11 @@ impl<W> WaitList<W> {
     pub(crate) fn remove(&mut self, key: Key) -> Option<W> {
         let i = self.position(key)?;
         let value = self.entries[i].1.take()?;
-        self.live -= 1;
-        self.trim();
+        self.left();
+        // The most recent waiter leaving (a timeout around a wait) leaves no hole.
+        while self.entries.back().is_some_and(|e| e.1.is_none()) {
+            self.entries.pop_back();
+        }
         if self.entries.len() > 2 * self.live + SLACK {
             self.entries.retain(|e| e.1.is_some());
         }
@@ -99,9 +102,10 @@ impl<W> WaitList<W> {
     /// Removes the first waiter in FIFO order.
     pub(crate) fn pop_front(&mut self) -> Option<W> {
         while let Some((_, value)) = self.entries.pop_front() {
+            // Holes behind this entry stay until a later pop reaches them: looking at the
+            // next entry now would fetch a line a queueing thread just wrote, under the lock.
             if let Some(value) = value {
-                self.live -= 1;
-                self.trim();
+                self.left();
                 return Some(value);
             }
         }
