@@ -184,9 +184,28 @@ pub fn compare_with_samples(
     let mut line = format!("{group}:");
     for (i, (id, _)) in sides.iter().enumerate().skip(1) {
         let mut ratios: Vec<f64> = times[0].iter().zip(&times[i]).map(|(k, b)| k / b).collect();
+        // Kiln runs first in even rounds and last in odd ones. A side can measure differently
+        // right after the other side than right after itself (BENCHMARKS.md, the notify
+        // groups), so the medians by order are shown too: far apart, they say the overall
+        // median mixes two regimes.
+        let (mut first, mut last): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+        for (round, &r) in ratios.iter().enumerate() {
+            if round % 2 == 0 {
+                first.push(r)
+            } else {
+                last.push(r)
+            }
+        }
         ratios.sort_by(f64::total_cmp);
         let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p).round() as usize];
-        line += &format!(" kiln/{id} {:.2} (IQR {:.2}-{:.2})", q(0.5), q(0.25), q(0.75));
+        line += &format!(
+            " kiln/{id} {:.2} (IQR {:.2}-{:.2}; kiln first {:.2}, last {:.2})",
+            q(0.5),
+            q(0.25),
+            q(0.75),
+            median(&mut first),
+            median(&mut last)
+        );
     }
     println!("{line}");
     for (i, (id, _)) in sides.iter().enumerate() {
