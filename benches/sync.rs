@@ -40,10 +40,10 @@ use paired::Bencher;
 /// One benchmark per runtime in one group; `$sync`, `$spawn` and `$yield_now` name the
 /// runtime's module and functions, so the body is the same code for both. Both runtimes live
 /// side by side, so `KILN_BENCH_PAIRED` can interleave them (see `support/paired.rs`); with it
-/// they are built afresh every round (`paired::PerRound`).
+/// they are built afresh for every slice and dropped after it (`paired::PerRound`).
 macro_rules! both {
     ($c:expr, $group:expr, |$b:ident, $rt:ident, $sync:ident, $spawn:ident, $yield_now:ident| $body:block, $kiln_rt:expr, $tokio_rt:expr) => {{
-        // Fresh runtimes every paired round: see `paired::PerRound`.
+        // A fresh runtime for every paired slice, dropped after it: see `paired::PerRound`.
         let mut kiln_rt = paired::PerRound::new(|| $kiln_rt);
         let mut tokio_rt = paired::PerRound::new(|| $tokio_rt);
         #[allow(unused_imports, unused_variables)]
@@ -52,8 +52,11 @@ macro_rules! both {
             use kiln::sync as $sync;
             use kiln::task::yield_now as $yield_now;
             move |$b: &mut Bencher| {
-                let $rt = kiln_rt.get($b);
-                $body
+                {
+                    let $rt = kiln_rt.get($b);
+                    $body
+                }
+                kiln_rt.release($b);
             }
         };
         #[allow(unused_imports, unused_variables)]
@@ -62,8 +65,11 @@ macro_rules! both {
             use tokio::sync as $sync;
             use tokio::task::yield_now as $yield_now;
             move |$b: &mut Bencher| {
-                let $rt = tokio_rt.get($b);
-                $body
+                {
+                    let $rt = tokio_rt.get($b);
+                    $body
+                }
+                tokio_rt.release($b);
             }
         };
         paired::compare($c, "sync", &$group, &mut [("kiln", &mut kiln), ("tokio", &mut tokio)]);

@@ -13,7 +13,8 @@
 //! layout under `target/paired/<bench>/`, so `scripts/bench-report` tabulates it like any run.
 //!
 //! `KILN_BENCH_ONLY=kiln` (or `tokio`) runs one side alone, for a profiler. Runtimes held in
-//! a [`PerRound`] are built afresh for every paired round (see there for why).
+//! a [`PerRound`] are built afresh for every paired slice and dropped after it (see there for
+//! why).
 //!
 //! The benchmark bodies do not change: they call `b.iter(..)` / `b.iter_custom(..)` on this
 //! module's [`Bencher`], which forwards to criterion's in the default mode.
@@ -30,23 +31,10 @@ const SLICE: Duration = Duration::from_millis(20);
 /// Passed to a benchmark body; forwards to criterion or measures one paired slice.
 pub enum Bencher<'a, 'b> {
     Criterion(&'a mut criterion::Bencher<'b>),
-    /// `round` counts the paired rounds (0 while calibrating).
-    Slice {
-        iters: u64,
-        elapsed: Duration,
-        round: usize,
-    },
+    Slice { iters: u64, elapsed: Duration },
 }
 
 impl Bencher<'_, '_> {
-    /// The paired round this slice belongs to; always 0 under criterion.
-    pub fn round(&self) -> usize {
-        match self {
-            Bencher::Criterion(_) => 0,
-            Bencher::Slice { round, .. } => *round,
-        }
-    }
-
     /// Times `f`, called once per iteration.
     pub fn iter<O>(&mut self, mut f: impl FnMut() -> O) {
         match self {
@@ -70,17 +58,23 @@ impl Bencher<'_, '_> {
     }
 }
 
-/// A value (a runtime) built afresh for every paired round, outside the timed part.
+/// A value (a runtime) built afresh for every paired slice, outside the timed part, and
+/// dropped as soon as the slice ends.
 ///
-/// Why: a multi-thread runtime's threads stay on the CPUs where the kernel first put them
-/// (with more busy threads than CPUs it has no reason to move them), and on two vCPUs the
-/// placement decides a contended benchmark more than the code does: one process measured
-/// `notify_one` at 0.07 (IQR 0.06-0.10), the next at 1.40 (1.20-1.43). Built once per process,
-/// each side keeps one draw of that lottery for the whole run; built per round, both sides
-/// draw anew every round and the median over rounds compares like with like.
+/// Built afresh: a multi-thread runtime's threads stay on the CPUs where the kernel first put
+/// them (with more busy threads than CPUs it has no reason to move them), and on two vCPUs
+/// the placement decides a contended benchmark more than the code does: one process measured
+/// `notify_one` at 0.07 (IQR 0.06-0.10), the next at 1.40 (1.20-1.43). Built once per
+/// process, each side keeps one draw of that lottery for the whole run; built per slice,
+/// both sides draw anew every round and the median over rounds compares like with like.
+///
+/// Dropped at once: a runtime left alive, idle and parked, beside the other side's slice
+/// slowed that slice down, up to threefold in the notify groups (BENCHMARKS.md), though its
+/// threads used no CPU. So only the runtime being measured exists while a slice runs, as in
+/// a real process. Under criterion the value is built once and kept.
 pub struct PerRound<T, F: FnMut() -> T> {
     build: F,
-    current: Option<(usize, T)>,
+    current: Option<T>,
 }
 
 impl<T, F: FnMut() -> T> PerRound<T, F> {
@@ -88,17 +82,23 @@ impl<T, F: FnMut() -> T> PerRound<T, F> {
         PerRound { build, current: None }
     }
 
-    /// The value for `b`'s round, building it (and dropping the last one) on a new round.
-    pub fn get(&mut self, b: &Bencher) -> &T {
-        let round = b.round();
-        if self.current.as_ref().is_none_or(|(r, _)| *r != round) {
-            self.current = None; // drop the old runtime (joins its threads) before the new one
+    /// The value for this slice, building it if there is none.
+    pub fn get(&mut self, _b: &Bencher) -> &T {
+        if self.current.is_none() {
             let value = (self.build)();
             // Let the new threads start and park before anything is timed.
             std::thread::sleep(Duration::from_millis(2));
-            self.current = Some((round, value));
+            self.current = Some(value);
         }
-        &self.current.as_ref().expect("just built").1
+        self.current.as_ref().expect("just built")
+    }
+
+    /// Called when a slice ends: in paired mode drops the value (joining a runtime's
+    /// threads), so that it is not alive beside the other side's next slice.
+    pub fn release(&mut self, b: &Bencher) {
+        if matches!(b, Bencher::Slice { .. }) {
+            self.current = None;
+        }
     }
 }
 
@@ -166,7 +166,7 @@ pub fn compare_with_samples(
             std::process::exit(2)
         };
         let iters = calibrate(*body);
-        let mut times: Vec<f64> = (0..rounds).map(|r| slice(*body, iters, r + 1)).collect();
+        let mut times: Vec<f64> = (0..rounds).map(|_| slice(*body, iters)).collect();
         println!("{group}: {only} alone {:.1} µs per iteration", median(&mut times) / 1e3);
         return;
     }
@@ -177,7 +177,7 @@ pub fn compare_with_samples(
         let order: Vec<usize> =
             if round % 2 == 0 { (0..sides.len()).collect() } else { (0..sides.len()).rev().collect() };
         for i in order {
-            let ns = slice(sides[i].1, iters[i], round + 1);
+            let ns = slice(sides[i].1, iters[i]);
             times[i].push(ns);
         }
     }
@@ -216,9 +216,9 @@ pub fn compare_with_samples(
 /// Iterations that fill about one slice.
 fn calibrate(body: &mut dyn FnMut(&mut Bencher)) -> u64 {
     let mut iters = 1u64;
-    slice(body, 1, 0); // warm-up: first-use allocations, connections, caches
+    slice(body, 1); // warm-up: first-use allocations, connections, caches
     loop {
-        let per_iter = slice(body, iters, 0);
+        let per_iter = slice(body, iters);
         let total = Duration::from_nanos((per_iter * iters as f64) as u64);
         if total >= SLICE / 4 || iters >= 1 << 30 {
             let wanted = SLICE.as_nanos() as f64 / per_iter.max(1.0);
@@ -228,9 +228,9 @@ fn calibrate(body: &mut dyn FnMut(&mut Bencher)) -> u64 {
     }
 }
 
-/// Runs one slice of `iters` iterations in paired round `round`; nanoseconds per iteration.
-fn slice(body: &mut dyn FnMut(&mut Bencher), iters: u64, round: usize) -> f64 {
-    let mut b = Bencher::Slice { iters, elapsed: Duration::ZERO, round };
+/// Runs one slice of `iters` iterations; nanoseconds per iteration.
+fn slice(body: &mut dyn FnMut(&mut Bencher), iters: u64) -> f64 {
+    let mut b = Bencher::Slice { iters, elapsed: Duration::ZERO };
     body(&mut b);
     let Bencher::Slice { elapsed, .. } = b else { unreachable!() };
     elapsed.as_nanos() as f64 / iters as f64
