@@ -52,15 +52,15 @@ mod paired;
 use paired::Bencher;
 
 /// Writes one benchmark per runtime into a group. `$rt` is the runtime (built once under
-/// criterion, once per slice with `KILN_BENCH_PAIRED`: see `paired::PerRound`); `$spawn`
+/// criterion, once per slice with `KILN_BENCH_PAIRED`: see `paired::PerSlice`); `$spawn`
 /// names the runtime's spawn, `$yield_now` its yield; the body is the same code for both.
 /// Both runtimes live side by side, so `KILN_BENCH_PAIRED` can interleave them (see
 /// `support/paired.rs`).
 macro_rules! side_by_side {
     ($c:expr, $group:expr, |$b:ident, $rt:ident, $spawn:ident, $yield_now:ident, $sleep:ident, $timeout:ident, $spawn_blocking:ident| $body:block, $kiln_rt:expr, $tokio_rt:expr) => {{
-        // A fresh runtime for every paired slice, dropped after it: see `paired::PerRound`.
-        let mut kiln_rt = paired::PerRound::new(|| $kiln_rt);
-        let mut tokio_rt = paired::PerRound::new(|| $tokio_rt);
+        // A fresh runtime for every paired slice, dropped after it: see `paired::PerSlice`.
+        let mut kiln_rt = paired::PerSlice::new(|| $kiln_rt);
+        let mut tokio_rt = paired::PerSlice::new(|| $tokio_rt);
         #[allow(unused_imports)]
         let mut kiln = {
             use kiln::spawn as $spawn;
@@ -70,7 +70,7 @@ macro_rules! side_by_side {
             use kiln::time::timeout as $timeout;
             move |$b: &mut Bencher| {
                 {
-                    let $rt = kiln_rt.get($b);
+                    let $rt = kiln_rt.get();
                     $body
                 }
                 kiln_rt.release($b);
@@ -85,7 +85,7 @@ macro_rules! side_by_side {
             use tokio::time::timeout as $timeout;
             move |$b: &mut Bencher| {
                 {
-                    let $rt = tokio_rt.get($b);
+                    let $rt = tokio_rt.get();
                     $body
                 }
                 tokio_rt.release($b);

@@ -40,12 +40,12 @@ use paired::Bencher;
 /// One benchmark per runtime in one group; `$sync`, `$spawn` and `$yield_now` name the
 /// runtime's module and functions, so the body is the same code for both. Both runtimes live
 /// side by side, so `KILN_BENCH_PAIRED` can interleave them (see `support/paired.rs`); with it
-/// they are built afresh for every slice and dropped after it (`paired::PerRound`).
+/// they are built afresh for every slice and dropped after it (`paired::PerSlice`).
 macro_rules! both {
     ($c:expr, $group:expr, |$b:ident, $rt:ident, $sync:ident, $spawn:ident, $yield_now:ident| $body:block, $kiln_rt:expr, $tokio_rt:expr) => {{
-        // A fresh runtime for every paired slice, dropped after it: see `paired::PerRound`.
-        let mut kiln_rt = paired::PerRound::new(|| $kiln_rt);
-        let mut tokio_rt = paired::PerRound::new(|| $tokio_rt);
+        // A fresh runtime for every paired slice, dropped after it: see `paired::PerSlice`.
+        let mut kiln_rt = paired::PerSlice::new(|| $kiln_rt);
+        let mut tokio_rt = paired::PerSlice::new(|| $tokio_rt);
         #[allow(unused_imports, unused_variables)]
         let mut kiln = {
             use kiln::spawn as $spawn;
@@ -53,7 +53,7 @@ macro_rules! both {
             use kiln::task::yield_now as $yield_now;
             move |$b: &mut Bencher| {
                 {
-                    let $rt = kiln_rt.get($b);
+                    let $rt = kiln_rt.get();
                     $body
                 }
                 kiln_rt.release($b);
@@ -66,7 +66,7 @@ macro_rules! both {
             use tokio::task::yield_now as $yield_now;
             move |$b: &mut Bencher| {
                 {
-                    let $rt = tokio_rt.get($b);
+                    let $rt = tokio_rt.get();
                     $body
                 }
                 tokio_rt.release($b);

@@ -13,7 +13,7 @@
 //! layout under `target/paired/<bench>/`, so `scripts/bench-report` tabulates it like any run.
 //!
 //! `KILN_BENCH_ONLY=kiln` (or `tokio`) runs one side alone, for a profiler. Runtimes held in
-//! a [`PerRound`] are built afresh for every paired slice and dropped after it (see there for
+//! a [`PerSlice`] are built afresh for every paired slice and dropped after it (see there for
 //! why).
 //!
 //! The benchmark bodies do not change: they call `b.iter(..)` / `b.iter_custom(..)` on this
@@ -72,18 +72,18 @@ impl Bencher<'_, '_> {
 /// slowed that slice down, up to threefold in the notify groups (BENCHMARKS.md), though its
 /// threads used no CPU. So only the runtime being measured exists while a slice runs, as in
 /// a real process. Under criterion the value is built once and kept.
-pub struct PerRound<T, F: FnMut() -> T> {
+pub struct PerSlice<T, F: FnMut() -> T> {
     build: F,
     current: Option<T>,
 }
 
-impl<T, F: FnMut() -> T> PerRound<T, F> {
-    pub fn new(build: F) -> PerRound<T, F> {
-        PerRound { build, current: None }
+impl<T, F: FnMut() -> T> PerSlice<T, F> {
+    pub fn new(build: F) -> PerSlice<T, F> {
+        PerSlice { build, current: None }
     }
 
     /// The value for this slice, building it if there is none.
-    pub fn get(&mut self, _b: &Bencher) -> &T {
+    pub fn get(&mut self) -> &T {
         if self.current.is_none() {
             let value = (self.build)();
             // Let the new threads start and park before anything is timed.

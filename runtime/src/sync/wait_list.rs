@@ -10,9 +10,10 @@
 //! sequence number, which is its key. Why a ring and not a linked list: the list is touched
 //! under a lock by whichever thread queues or notifies, and every cache line the critical
 //! section touches that another thread wrote last is a miss that the lock's other users wait
-//! out. Pushing here writes the next slot of the ring and popping reads the oldest, two
-//! entries to a cache line; a slab threaded into a doubly-linked list (the first version) also
-//! wrote the neighbours' links and a free list, in lines other threads had just written.
+//! out. Pushing here writes the next slot of the ring and popping reads the oldest, with the
+//! entries side by side, so consecutive pushes (and pops) share lines; a slab threaded into a
+//! doubly-linked list (the first version) also wrote the neighbours' links and a free list,
+//! in lines other threads had just written.
 //!
 //! Removal from the middle, the rare case (a cancelled wait), leaves a hole: the entry's value
 //! is taken and the slot stays until it reaches an end of the ring. Keys are found by binary
