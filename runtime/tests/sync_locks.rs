@@ -210,6 +210,59 @@ fn stress_1000_tasks_on_5_permits() {
     }
 }
 
+/// Polls `f` once with a waker that does nothing.
+fn poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// Many waits cancelled between the ones that stay (timeouts around `acquire` in a busy
+/// service): the wait list leaves holes and compacts them, and the waiters that stay must
+/// still be served in the order they came, one by one. The futures are polled by hand, outside
+/// any runtime, so the order they queue in is exact (and no cooperative budget runs out).
+#[test]
+fn waiters_that_stay_are_served_in_order_across_thousands_of_cancelled_waits() {
+    let s = Semaphore::new(0);
+    let n = Notify::new();
+    let mut acquires = Vec::new();
+    let mut notifieds = Vec::new();
+    for _ in 0..20 {
+        // A hundred waits queue, then one that stays, then the hundred give up: holes in the
+        // middle of the list, between this one and the one before.
+        let mut gone_acquires: Vec<_> = (0..100).map(|_| Box::pin(s.acquire())).collect();
+        let mut gone_notifieds: Vec<_> = (0..100).map(|_| Box::pin(n.notified())).collect();
+        for f in &mut gone_acquires {
+            assert!(poll_once(f.as_mut()).is_pending());
+        }
+        for f in &mut gone_notifieds {
+            assert!(poll_once(f.as_mut()).is_pending());
+        }
+        let mut stay = Box::pin(s.acquire());
+        assert!(poll_once(stay.as_mut()).is_pending());
+        acquires.push(stay);
+        let mut stay = Box::pin(n.notified());
+        assert!(poll_once(stay.as_mut()).is_pending());
+        notifieds.push(stay);
+        drop(gone_acquires);
+        drop(gone_notifieds);
+    }
+    for i in 0..acquires.len() {
+        s.add_permits(1);
+        n.notify_one();
+        match poll_once(acquires[i].as_mut()) {
+            std::task::Poll::Ready(permit) => permit.unwrap().forget(),
+            std::task::Poll::Pending => panic!("acquire {i} should be served next"),
+        }
+        assert!(poll_once(notifieds[i].as_mut()).is_ready(), "notified {i} should be woken next");
+        if let Some(next) = acquires.get_mut(i + 1) {
+            assert!(poll_once(next.as_mut()).is_pending(), "one permit serves one waiter");
+        }
+        if let Some(next) = notifieds.get_mut(i + 1) {
+            assert!(poll_once(next.as_mut()).is_pending(), "one notify_one wakes one waiter");
+        }
+    }
+    assert_eq!(s.available_permits(), 0, "every permit went to a waiter that stayed");
+}
+
 #[test]
 fn notify_one_stores_one_permit_and_notify_waiters_none() {
     for (name, rt) in runtimes() {
