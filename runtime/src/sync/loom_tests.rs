@@ -102,8 +102,9 @@ fn loom_a_dropped_waiter_passes_its_notification_on() {
 
 #[test]
 fn loom_notify_ping_pong_over_two_rounds_never_mixes_outcomes() {
-    // Two rounds of ping-pong over two Notify values: each round's waits reuse the wait
-    // lists' slots freed by the round before, and must never see an earlier wait's outcome.
+    // Two rounds of ping-pong over two Notify values: each round's waits reuse the ring slots
+    // of the wait lists that the round before left, and must never see an earlier wait's
+    // outcome.
     loom::model(|| {
         let ping = Arc::new(Notify::new());
         let pong = Arc::new(Notify::new());
