@@ -10,6 +10,8 @@
 //! - `app_list_books`: `GET /books?limit=20` (a page and the total).
 //! - `app_login`: `POST /auth/login` at bcrypt cost [`BCRYPT_COST`] — bcrypt-bound; the time
 //!   per login is the figure to read (1 s ÷ it = logins per second per connection).
+//! - `app_me`: `GET /me` with a bearer token — the cost of a protected route that reads one
+//!   row (token check included).
 //! - `app_borrow_return`: `POST /books/{id}/loans` then `POST /loans/{id}/return`, both with
 //!   a bearer token, each a write transaction.
 //!
@@ -194,18 +196,37 @@ mod baseline {
         let stored = kiln_app::auth::tokens::hash_token(&refresh);
         let now = kiln_app::clock::unix_now();
         let family = kiln_app::auth::tokens::new_id();
+        let sid = family.clone();
         s.write(move |c| {
             c.execute(
                 "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, family, stored, now + 3600, now],
+                params![id, sid, stored, now + 3600, now],
             )
             .map_err(fail)
         })
         .await?;
-        let access = s.keys.issue(&id.to_string(), now, 900, &kiln_app::auth::tokens::new_id());
+        let access = s.keys.issue(&id.to_string(), &family, now, 900, &kiln_app::auth::tokens::new_id());
         Ok(Json(
             json!({"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": 900}),
         ))
+    }
+
+    async fn me(State(s): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Failure> {
+        let id = s.user(&headers)?;
+        let found = s
+            .read(move |c| {
+                c.query_row(
+                    "SELECT email, display_name, bio, role, created_at FROM users WHERE id = ?1",
+                    [id],
+                    |r| {
+                        Ok(json!({"id": id, "email": r.get::<_, String>(0)?, "display_name": r.get::<_, String>(1)?,
+                                  "bio": r.get::<_, String>(2)?, "role": r.get::<_, String>(3)?, "created_at": r.get::<_, i64>(4)?}))
+                    },
+                )
+                .optional()
+            })
+            .await?;
+        found.map(Json).ok_or((StatusCode::UNAUTHORIZED, "no such user".into()))
     }
 
     async fn borrow(
@@ -307,6 +328,7 @@ mod baseline {
             .route("/books", get(list))
             .route("/books/{id}", get(show))
             .route("/auth/login", post(login))
+            .route("/me", get(me))
             .route("/books/{id}/loans", post(borrow))
             .route("/loans/{id}/return", post(give_back))
             .with_state(AppState { db, keys });
@@ -434,6 +456,12 @@ fn bench(c: &mut Criterion) {
         tokens["access_token"].as_str().unwrap().to_owned()
     };
     let tokens = [(servers.kiln, token(servers.kiln)), (servers.axum, token(servers.axum))];
+    group(c, &name("app_me"), None, &servers, |addr| {
+        let token = &tokens.iter().find(|(a, _)| *a == addr).expect("a server's token").1;
+        let (status, me) =
+            client_rt.block_on(send(&client, "GET", format!("http://{addr}/me"), None, Some(token)));
+        assert_eq!((status, me["email"].as_str()), (StatusCode::OK, Some("bench@example.com")));
+    });
     group(c, &name("app_borrow_return"), None, &servers, |addr| {
         let token = &tokens.iter().find(|(a, _)| *a == addr).expect("a server's token").1;
         client_rt.block_on(async {

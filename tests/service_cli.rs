@@ -21,6 +21,44 @@ fn help_and_bad_values() {
     assert!(err.contains("--bcrypt-cost") && err.contains("\"99\""), "{err}");
     let short = Command::new(KILN).env("KILN_JWT_SECRET", "too short").output().unwrap();
     assert_eq!(short.status.code(), Some(2), "a short secret stops startup");
+    let spaces = Command::new(KILN).env("KILN_JWT_SECRET", " ".repeat(32)).output().unwrap();
+    assert_eq!(spaces.status.code(), Some(2), "32 spaces are not a secret");
+    let err = String::from_utf8_lossy(&spaces.stderr);
+    assert!(err.contains("random bytes") && err.contains("openssl rand"), "says what is expected: {err}");
+}
+
+#[test]
+fn promote_refuses_a_missing_database_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("kiln.bd");
+    let out = Command::new(KILN)
+        .args(["admin", "promote", "a@b.co", "--db", typo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no database at"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!typo.exists(), "no database was created at the mistyped path");
+}
+
+#[test]
+fn a_port_in_use_is_reported_before_a_database_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fresh.db");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(KILN).args(["--addr", &addr, "--db", db.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot listen on"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!db.exists(), "the database file was not created");
+    assert!(!dir.path().join("fresh.db.jwt-secret").exists());
 }
 
 /// A `Client`'s pooled connections belong to the runtime that opened them, so every call

@@ -19,10 +19,22 @@ options (flag / environment variable, default):
   --access-ttl SECS        KILN_ACCESS_TTL    900 (access tokens)
   --refresh-ttl SECS       KILN_REFRESH_TTL   2592000 (30 days)
   --readers N              KILN_DB_READERS    4 (read connections)
+  --refresh-grace SECS     KILN_REFRESH_GRACE 10 (a retried refresh gets the same pair; 0..=300)
+  --login-free-failures N  KILN_LOGIN_FREE_FAILURES 5 (per email and client address)
+  --login-free-per-address N KILN_LOGIN_FREE_PER_ADDRESS 100 (per client address)
+  --login-max-delay SECS   KILN_LOGIN_MAX_DELAY 900 (the growing delay's cap)
+  --bcrypt-threads N       KILN_BCRYPT_THREADS half the CPUs (hashes at once)
+  --bcrypt-queue N         KILN_BCRYPT_QUEUE  8 per thread (waiting hashes; then 503)
+  --auth-rate N            KILN_AUTH_RATE     5 (requests per second per address on /auth/*)
+  --auth-burst N           KILN_AUTH_BURST    20 (… in bursts of up to this many)
   -h, --help               this text
 secret:
-  KILN_JWT_SECRET          at least 32 bytes; if unset, one is generated on first run and
-                           kept in <db>.jwt-secret (with a warning)";
+  KILN_JWT_SECRET          at least 32 random bytes (e.g. `openssl rand -base64 48`); if
+                           unset, one is generated on first run and kept in
+                           <db>.jwt-secret (with a warning)
+login throttling: after N failures for one email from one address, each further attempt
+waits 1 s, 2 s, 4 s, … up to the cap; one address gets N failures over all emails before
+the same. The owner logging in from another address is never slowed (docs/week4.md).";
 
 /// Everything the service needs to start.
 #[derive(Debug, Clone)]
@@ -55,7 +67,7 @@ impl Default for Config {
 #[derive(Debug)]
 pub enum Parsed {
     /// Run with this configuration.
-    Run(Config),
+    Run(Box<Config>),
     /// Print [`USAGE`] and exit 0.
     Help,
 }
@@ -75,28 +87,21 @@ fn parse_value<T: std::str::FromStr>(
 /// A message naming the bad value and the reason.
 pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Parsed, String> {
     let mut values: Vec<(&str, String)> = Vec::new();
-    for (flag, var) in [
-        ("--addr", "KILN_ADDR"),
-        ("--db", "KILN_DB"),
-        ("--bcrypt-cost", "KILN_BCRYPT_COST"),
-        ("--access-ttl", "KILN_ACCESS_TTL"),
-        ("--refresh-ttl", "KILN_REFRESH_TTL"),
-        ("--readers", "KILN_DB_READERS"),
-    ] {
+    for (flag, var) in FLAGS {
         if let Some(v) = env(var) {
             values.push((flag, v));
         }
     }
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(Parsed::Help),
-            flag @ ("--addr" | "--db" | "--bcrypt-cost" | "--access-ttl" | "--refresh-ttl" | "--readers") => {
-                let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-                values.push((flag, v.clone()));
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        if matches!(arg.as_str(), "-h" | "--help") {
+            return Ok(Parsed::Help);
         }
+        let Some((flag, _)) = FLAGS.iter().find(|(f, _)| f == arg) else {
+            return Err(format!("unknown argument {arg:?} (try --help)"));
+        };
+        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        values.push((flag, v.clone()));
     }
     let mut c = Config::default();
     for (flag, v) in values {
@@ -118,20 +123,97 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
             "--readers" => {
                 c.readers = parse_value(flag, &v, |n| (1..=64).contains(n), "1 to 64 connections")?
             }
+            "--refresh-grace" => {
+                c.auth.refresh_grace_secs =
+                    parse_value(flag, &v, |n| (0..=300).contains(n), "0 to 300 seconds")?
+            }
+            "--login-free-failures" => {
+                c.auth.throttle.free_failures =
+                    parse_value(flag, &v, |n| (1..=1000).contains(n), "1 to 1000")?
+            }
+            "--login-free-per-address" => {
+                c.auth.throttle.free_failures_per_address =
+                    parse_value(flag, &v, |n| (1..=1_000_000).contains(n), "1 to 1000000")?
+            }
+            "--login-max-delay" => {
+                let secs = parse_value(flag, &v, |n| (1..=86_400).contains(n), "1 to 86400 seconds")?;
+                c.auth.throttle.max_delay = std::time::Duration::from_secs(secs);
+            }
+            "--bcrypt-threads" => {
+                c.auth.bcrypt_threads = parse_value(flag, &v, |n| (1..=256).contains(n), "1 to 256 threads")?
+            }
+            "--bcrypt-queue" => {
+                c.auth.bcrypt_queue = parse_value(flag, &v, |n| (0..=100_000).contains(n), "0 to 100000")?
+            }
+            "--auth-rate" => {
+                c.auth.rate_per_sec = parse_value(flag, &v, |n| (1..=1_000_000).contains(n), "1 to 1000000")?
+            }
+            "--auth-burst" => {
+                c.auth.rate_burst = parse_value(flag, &v, |n| (1..=1_000_000).contains(n), "1 to 1000000")?
+            }
             _ => unreachable!("only the flags listed above are collected"),
         }
     }
     if let Some(secret) = env("KILN_JWT_SECRET") {
-        if secret.len() < crate::auth::jwt::MIN_SECRET_LEN {
-            return Err(format!(
-                "KILN_JWT_SECRET is {} bytes; at least {} are needed (e.g. `openssl rand -base64 48`)",
-                secret.len(),
-                crate::auth::jwt::MIN_SECRET_LEN
-            ));
-        }
+        check_secret(&secret)?;
         c.jwt_secret = Some(secret.into_bytes());
     }
-    Ok(Parsed::Run(c))
+    Ok(Parsed::Run(Box::new(c)))
+}
+
+/// Every flag with its environment variable.
+const FLAGS: [(&str, &str); 14] = [
+    ("--addr", "KILN_ADDR"),
+    ("--db", "KILN_DB"),
+    ("--bcrypt-cost", "KILN_BCRYPT_COST"),
+    ("--access-ttl", "KILN_ACCESS_TTL"),
+    ("--refresh-ttl", "KILN_REFRESH_TTL"),
+    ("--readers", "KILN_DB_READERS"),
+    ("--refresh-grace", "KILN_REFRESH_GRACE"),
+    ("--login-free-failures", "KILN_LOGIN_FREE_FAILURES"),
+    ("--login-free-per-address", "KILN_LOGIN_FREE_PER_ADDRESS"),
+    ("--login-max-delay", "KILN_LOGIN_MAX_DELAY"),
+    ("--bcrypt-threads", "KILN_BCRYPT_THREADS"),
+    ("--bcrypt-queue", "KILN_BCRYPT_QUEUE"),
+    ("--auth-rate", "KILN_AUTH_RATE"),
+    ("--auth-burst", "KILN_AUTH_BURST"),
+];
+
+/// The least variety a configured secret must show, in bits: its length times the entropy
+/// of its own byte frequencies. Random bytes in base64 or hex show far more (32 hex digits
+/// ≈ 118, 64 base64 characters ≈ 350); repeated or patterned text shows far less (32 spaces
+/// show 0, "abab…" 32).
+pub const MIN_SECRET_BITS: f64 = 96.0;
+
+/// Refuses a secret that is short or visibly not random — too little variety, or one piece
+/// repeated (RFC 8725 §3.5: an HMAC key must not be a human-chosen password).
+fn check_secret(secret: &str) -> Result<(), String> {
+    let min = crate::auth::jwt::MIN_SECRET_LEN;
+    let expected =
+        format!("it must be at least {min} random bytes, e.g. the output of `openssl rand -base64 48`");
+    if secret.len() < min {
+        return Err(format!("KILN_JWT_SECRET is {} bytes; {expected}", secret.len()));
+    }
+    let mut counts = [0usize; 256];
+    for b in secret.bytes() {
+        counts[usize::from(b)] += 1;
+    }
+    let n = secret.len() as f64;
+    let per_byte: f64 =
+        counts.iter().filter(|&&k| k > 0).map(|&k| -(k as f64 / n) * (k as f64 / n).log2()).sum();
+    let bits = per_byte * n;
+    let bytes = secret.as_bytes();
+    let repeats = (1..=bytes.len() / 2).any(|p| bytes.iter().zip(&bytes[p..]).all(|(a, b)| a == b));
+    if repeats {
+        return Err(format!("KILN_JWT_SECRET is one short piece repeated; {expected}"));
+    }
+    if bits < MIN_SECRET_BITS {
+        return Err(format!(
+            "KILN_JWT_SECRET looks predictable (about {bits:.0} bits of variety in {} bytes, {MIN_SECRET_BITS} needed); {expected}",
+            secret.len()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -143,7 +225,7 @@ mod tests {
         let env: Vec<(String, String)> =
             env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         match parse(&args, |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))? {
-            Parsed::Run(c) => Ok(c),
+            Parsed::Run(c) => Ok(*c),
             Parsed::Help => Err("help".into()),
         }
     }
@@ -166,5 +248,33 @@ mod tests {
         assert!(run(&["--db"], &[]).unwrap_err().contains("needs a value"));
         let e = run(&[], &[("KILN_JWT_SECRET", "short")]).unwrap_err();
         assert!(e.contains("5 bytes") && e.contains("at least 32"), "{e}");
+        assert!(run(&["--refresh-grace", "301"], &[]).unwrap_err().contains("0 to 300"));
+        let c = run(&["--login-free-failures", "3", "--auth-burst", "99"], &[("KILN_BCRYPT_THREADS", "2")])
+            .unwrap();
+        assert_eq!((c.auth.throttle.free_failures, c.auth.rate_burst, c.auth.bcrypt_threads), (3, 99, 2));
+    }
+
+    #[test]
+    fn a_secret_must_look_random() {
+        for weak in [
+            " ".repeat(32),
+            "a".repeat(64),
+            "ab".repeat(32),
+            "password".repeat(5),
+            "aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbb".into(),
+        ] {
+            let e = run(&[], &[("KILN_JWT_SECRET", &weak)]).unwrap_err();
+            assert!(
+                (e.contains("predictable") || e.contains("repeated")) && e.contains("openssl rand"),
+                "{weak:?}: {e}"
+            );
+        }
+        // What `openssl rand -hex 16` and `-base64 48` print.
+        for strong in [
+            "3f9a0c7e51b2d84a6e0f1c9b72d5a8e3",
+            "q8Zr1mX0v3LkP9sTnB2wYc7HfJ4eGd6uA5iKoQ1lR8xV0zN3bM7tS2yW9pE4aC6h",
+        ] {
+            assert!(run(&[], &[("KILN_JWT_SECRET", strong)]).is_ok(), "{strong}");
+        }
     }
 }

@@ -42,11 +42,19 @@ pub enum AppError {
     /// Conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
-    /// Too many failed logins for this account (429 with `Retry-After`).
-    #[error("too many failed logins for this account; retry in {retry_after} s")]
-    Locked {
-        /// Seconds until the lockout ends.
-        retry_after: i64,
+    /// Too many failed logins from this client (429 with `Retry-After`); see
+    /// `auth/throttle.rs`.
+    #[error("too many failed attempts; retry in {retry_after} s")]
+    Throttled {
+        /// Seconds until the next attempt is allowed.
+        retry_after: u64,
+    },
+    /// The server is at a limit it will not queue past (503 with `Retry-After`): password
+    /// hashing, say, during a login flood.
+    #[error("the server is busy; retry in {retry_after} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
     },
     /// Storage failed (500, opaque).
     #[error(transparent)]
@@ -72,7 +80,8 @@ impl IntoResponse for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Db(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut problem = Problem::new(status);
@@ -102,7 +111,7 @@ impl IntoResponse for AppError {
             AppError::InvalidToken => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
             }
-            AppError::Locked { retry_after } => {
+            AppError::Throttled { retry_after } | AppError::Busy { retry_after } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}

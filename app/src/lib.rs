@@ -8,17 +8,17 @@
 //! - `config.rs` — flags and environment variables, `--help`, validation.
 //! - `db/` — the connection pool (readers, one writer, all on the blocking pool; a
 //!   transaction API) and the embedded migrations.
-//! - `auth/` — passwords (bcrypt), access tokens (HS256 JWT built here), refresh tokens
-//!   (rotation, reuse detection), sessions, and the `AuthUser` extractor.
+//! - `auth/` — passwords (bcrypt on a bounded hasher), access tokens (HS256 JWT built here),
+//!   refresh tokens (rotation, reuse detection, a grace window for retries), sessions that
+//!   end, login throttling, email and name rules, and the `AuthUser` extractor.
 //! - `routes/` — the HTTP routes and their middleware.
 //! - `error.rs` — `AppError`, the one error type, as problem+json responses.
+//! - `json.rs` — `JsonObject`, request bodies exactly as the OpenAPI document describes them.
 //! - `secret.rs`, `state.rs`, `clock.rs` — the signing secret, the shared state, Unix time.
+//! - `text.rs` — the invisible characters no text field may hold.
 //!
 //! - `library/` — books and loans on SQLite; the field rules week 3's example shares.
-//!
 //! - `openapi.rs` — the OpenAPI 3.1 document at `/openapi.json`.
-//!
-//! Not built yet (issue 6 continues): week 4's example and docs, the app benchmarks.
 
 #![forbid(unsafe_code)]
 
@@ -27,11 +27,13 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod json;
 pub mod library;
 pub mod openapi;
 pub mod routes;
 pub mod secret;
 pub mod state;
+pub mod text;
 
 use config::{Config, Parsed};
 use std::process::ExitCode;
@@ -54,23 +56,39 @@ pub async fn build(config: Config) -> Result<App, String> {
         db::Pool::open(&config.db, db::PoolConfig { readers: config.readers, ..db::PoolConfig::default() })
             .await
             .map_err(|e| e.to_string())?;
-    auth::password::prepare(config.auth.bcrypt_cost).await;
     let secret = secret::load_or_create(config.jwt_secret.clone(), &config.db)?;
     let keys = auth::jwt::JwtKeys::new(&secret, auth::ISSUER, auth::AUDIENCE)?
         .with_leeway(config.auth.token_leeway_secs);
-    Ok(App {
-        state: state::AppState { pool, keys, auth: config.auth, library: library::LibraryConfig::default() },
-        config,
-    })
+    let horizon = config.auth.access_ttl_secs + config.auth.token_leeway_secs;
+    let sessions = auth::ended::EndedSessions::load(&pool, horizon).await.map_err(|e| e.to_string())?;
+    let a = &config.auth;
+    let state = state::AppState {
+        pool,
+        keys,
+        successors: auth::tokens::SuccessorKey::new(&secret),
+        auth: config.auth,
+        library: library::LibraryConfig::default(),
+        sessions,
+        throttle: std::sync::Arc::new(auth::throttle::LoginThrottle::new(a.throttle)),
+        hasher: std::sync::Arc::new(
+            auth::password::Hasher::new(a.bcrypt_cost, a.bcrypt_threads, a.bcrypt_queue).await?,
+        ),
+    };
+    Ok(App { state, config })
 }
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// Serves `app` on `listener` until `shutdown` completes. While it serves, a task follows
+/// the sessions other processes end on the same database (`auth/ended.rs`).
 pub async fn serve(
     app: App,
     listener: kiln_net::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> kiln_http::server::ServeSummary {
-    kiln_http::Server::from_listener(listener).serve(routes::service(app.state), shutdown).await
+    let follower = app.state.sessions.clone().follow(app.state.pool.clone());
+    let summary =
+        kiln_http::Server::from_listener(listener).serve(routes::service(app.state), shutdown).await;
+    follower.abort();
+    summary
 }
 
 /// Makes the user with `email` an admin; false if there is no such user.
@@ -94,7 +112,7 @@ fn admin_command(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     let config = match config::parse(&args[2..], |k| std::env::var(k).ok()) {
-        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Run(c)) => *c,
         Ok(Parsed::Help) => {
             println!("usage: kiln admin promote <email> [--db PATH]");
             return ExitCode::SUCCESS;
@@ -104,6 +122,11 @@ fn admin_command(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !config.db.is_file() {
+        // Opening would create and migrate an empty database at a mistyped path.
+        eprintln!("kiln: no database at {} (give the service's file with --db PATH)", config.db.display());
+        return ExitCode::FAILURE;
+    }
     let rt = kiln_runtime::runtime::Builder::new_current_thread().build().expect("a runtime starts");
     rt.block_on(async {
         let pool = match db::Pool::open(
@@ -144,7 +167,7 @@ pub fn main() -> ExitCode {
         return admin_command(&args[1..]);
     }
     let config = match config::parse(&args, |k| std::env::var(k).ok()) {
-        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Run(c)) => *c,
         Ok(Parsed::Help) => {
             println!("{}", config::USAGE);
             return ExitCode::SUCCESS;
@@ -162,17 +185,18 @@ pub fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
+        // Bind first: a port in use is reported before a database file is created.
+        let listener = match kiln_net::net::TcpListener::bind(config.addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("kiln: cannot listen on {}: {e}", config.addr);
+                return ExitCode::FAILURE;
+            }
+        };
         let app = match build(config).await {
             Ok(app) => app,
             Err(e) => {
                 eprintln!("kiln: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let listener = match kiln_net::net::TcpListener::bind(app.config.addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("kiln: cannot listen on {}: {e}", app.config.addr);
                 return ExitCode::FAILURE;
             }
         };
@@ -181,6 +205,8 @@ pub fn main() -> ExitCode {
         println!("kiln: storage: SQLite {} (schema v{}, WAL)", app.config.db.display(), db::migrations::latest());
         println!("kiln: try: curl -s -X POST http://{addr}/auth/signup -H 'content-type: application/json' \\");
         println!("        -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse\",\"display_name\":\"Ada\"}}'");
+        println!("kiln: the first account to sign up is an admin; make another one with");
+        println!("        cargo run --release -- admin promote EMAIL --db {}", app.config.db.display());
         println!("kiln: Ctrl+C to stop");
         let summary = serve(app, listener, async {
             if let Err(e) = kiln_net::shutdown::terminate_signal().await {

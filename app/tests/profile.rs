@@ -75,11 +75,20 @@ fn update_change_password_and_delete() {
         assert_eq!(status, StatusCode::OK);
         let fresh = fresh["access_token"].as_str().unwrap().to_owned();
 
-        assert_eq!(s.call(Method::DELETE, "/me", Some(&fresh), None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(
+            s.call(Method::DELETE, "/me", Some(&fresh), None).await.0,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "deleting needs the password in a JSON body"
+        );
+        let confirm = json!({"password": "battery staple"});
+        assert_eq!(
+            s.call(Method::DELETE, "/me", Some(&fresh), Some(confirm)).await.0,
+            StatusCode::NO_CONTENT
+        );
         assert_eq!(
             s.call(Method::GET, "/me", Some(&fresh), None).await.0,
             StatusCode::UNAUTHORIZED,
-            "the token outlived its user"
+            "the session ended with the account"
         );
         assert_eq!(
             s.post("/auth/login", json!({"email": "ada@example.com", "password": "battery staple"})).await.0,

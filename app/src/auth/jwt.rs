@@ -11,6 +11,10 @@
 //! 3. the signature is checked in constant time over the exact bytes received, **before** the
 //!    claims are decoded: nothing from an unauthenticated token is trusted;
 //! 4. only then the claims: `exp` (with a 60 s leeway for clock skew), `iss`, `aud`.
+//!
+//! A valid signature proves Kiln issued the token, not that its session is still open: the
+//! `sid` claim names the session (the refresh-token family of the login), and `AuthUser`
+//! refuses a token whose session has ended (`ended.rs`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -32,6 +36,8 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub struct Claims {
     /// The user id.
     pub sub: String,
+    /// The session: the refresh-token family this token was issued with.
+    pub sid: String,
     /// Issued at (Unix seconds).
     pub iat: i64,
     /// Expires at (Unix seconds).
@@ -108,10 +114,11 @@ impl JwtKeys {
         self
     }
 
-    /// A signed token for `sub`, valid for `ttl_secs` from `now`.
-    pub fn issue(&self, sub: &str, now: i64, ttl_secs: i64, jti: &str) -> String {
+    /// A signed token for user `sub` in session `sid`, valid for `ttl_secs` from `now`.
+    pub fn issue(&self, sub: &str, sid: &str, now: i64, ttl_secs: i64, jti: &str) -> String {
         let claims = Claims {
             sub: sub.to_owned(),
+            sid: sid.to_owned(),
             iat: now,
             exp: now + ttl_secs,
             iss: self.issuer.clone(),
@@ -185,9 +192,9 @@ mod tests {
     #[test]
     fn round_trip_and_expiry_with_leeway() {
         let k = keys();
-        let t = k.issue("42", 1_000, 900, "j1");
+        let t = k.issue("42", "s1", 1_000, 900, "j1");
         let c = k.verify(&t, 1_000).unwrap();
-        assert_eq!((c.sub.as_str(), c.exp, c.jti.as_str()), ("42", 1_900, "j1"));
+        assert_eq!((c.sub.as_str(), c.sid.as_str(), c.exp, c.jti.as_str()), ("42", "s1", 1_900, "j1"));
         assert!(k.verify(&t, 1_900 + LEEWAY_SECS).is_ok(), "within the leeway");
         assert_eq!(k.verify(&t, 1_901 + LEEWAY_SECS), Err(JwtError::Expired));
     }
@@ -195,7 +202,7 @@ mod tests {
     #[test]
     fn tampering_is_refused() {
         let k = keys();
-        let t = k.issue("42", 1_000, 900, "j1");
+        let t = k.issue("42", "s1", 1_000, 900, "j1");
         let (head, rest) = t.split_once('.').unwrap();
         let (payload, sig) = rest.split_once('.').unwrap();
         // A changed payload (sub 42 → 1) with the old signature.
@@ -227,8 +234,19 @@ mod tests {
         assert_eq!(k.verify(&format!("{head}.{payload}.!!!"), 1_000), Err(JwtError::Signature));
         // Signed with the right key but for another audience or issuer.
         let other = JwtKeys::new(&[7u8; 32], "kiln", "someone-else").unwrap();
-        assert_eq!(k.verify(&other.issue("42", 1_000, 900, "j"), 1_000), Err(JwtError::Audience));
-        // Authentic but not our claims shape.
+        assert_eq!(k.verify(&other.issue("42", "s1", 1_000, 900, "j"), 1_000), Err(JwtError::Audience));
+        // Authentic but not our claims shape: a token from before sessions (no `sid`) too.
+        assert_eq!(
+            k.verify(
+                &forge(
+                    r#"{"alg":"HS256","typ":"JWT"}"#,
+                    r#"{"sub":"42","iat":1000,"exp":1900,"iss":"kiln","aud":"kiln-api","jti":"j"}"#,
+                    &[7u8; 32]
+                ),
+                1_000
+            ),
+            Err(JwtError::Claims)
+        );
         assert_eq!(
             k.verify(&forge(r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"sub":1}"#, &[7u8; 32]), 1_000),
             Err(JwtError::Claims)

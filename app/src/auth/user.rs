@@ -1,7 +1,12 @@
 //! `AuthUser`: the extractor a protected handler takes. It reads `Authorization: Bearer …`,
-//! verifies the access token (see `jwt.rs`) and yields the user id — or answers 401 with
-//! `WWW-Authenticate: Bearer` (no token) or `Bearer error="invalid_token"` (any bad token),
-//! and the handler never runs.
+//! verifies the access token (see `jwt.rs`), checks that the token's session has not ended
+//! (`ended.rs`: a hash lookup, no database trip) and yields the user and session — or
+//! answers 401 with `WWW-Authenticate: Bearer` (no token) or `Bearer error="invalid_token"`
+//! (any bad token, or one whose session ended), and the handler never runs.
+//!
+//! User ids are never reused (migration 3), so a token can never name another account than
+//! the one it was issued for; a deleted account's sessions have ended, so its tokens get 401
+//! on every route.
 
 use crate::clock::unix_now;
 use crate::db::CachedStatements;
@@ -12,10 +17,12 @@ use kiln_http::http::header::AUTHORIZATION;
 use kiln_http::http::request::Parts;
 
 /// The authenticated caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     /// The user's id.
     pub id: i64,
+    /// The session the token belongs to.
+    pub session: String,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -33,27 +40,60 @@ impl FromRequestParts<AppState> for AuthUser {
             tracing::debug!(error = %e, "access token refused");
             AppError::InvalidToken
         })?;
+        if state.sessions.is_ended(&claims.sid) {
+            tracing::debug!(session = %claims.sid, "access token of an ended session refused");
+            return Err(AppError::InvalidToken);
+        }
         let id = claims.sub.parse().map_err(|_| AppError::InvalidToken)?;
-        Ok(AuthUser { id })
+        Ok(AuthUser { id, session: claims.sid })
     }
 }
 
-/// The user's role (`member` or `admin`); a token whose user is gone is invalid.
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Reads the library, borrows and returns.
+    Member,
+    /// Also changes books and revokes sessions.
+    Admin,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role stored as `name` (the table's CHECK allows only these two).
+    pub fn from_stored(name: &str) -> Role {
+        if name == "admin" {
+            Role::Admin
+        } else {
+            Role::Member
+        }
+    }
+}
+
+/// The user's role; a token whose user is gone is invalid.
 ///
 /// # Errors
 /// 401 for a deleted user; storage failures.
-pub async fn role(state: &AppState, id: i64) -> Result<String, AppError> {
+pub async fn role(state: &AppState, id: i64) -> Result<Role, AppError> {
     state
         .pool
         .read(move |c| {
             rusqlite::OptionalExtension::optional(c.query_row_cached(
                 "SELECT role FROM users WHERE id = ?1",
                 [id],
-                |r| r.get(0),
+                |r| r.get::<_, String>(0),
             ))
             .map_err(AppError::from)
         })
         .await?
+        .map(|name| Role::from_stored(&name))
         .ok_or(AppError::InvalidToken)
 }
 
@@ -69,10 +109,12 @@ impl FromRequestParts<AppState> for AdminUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AdminUser, AppError> {
         let user = AuthUser::from_request_parts(parts, state).await?;
-        if role(state, user.id).await? == "admin" {
+        if role(state, user.id).await? == Role::Admin {
             Ok(AdminUser { id: user.id })
         } else {
-            Err(AppError::Forbidden("only an admin may do this".into()))
+            Err(AppError::Forbidden(
+                "only an admin may do this (the first account to sign up is an admin; an admin is made with `cargo run --release -- admin promote EMAIL`)".into(),
+            ))
         }
     }
 }

@@ -13,10 +13,17 @@
 //! caught there too, so the connection is returned, then the panic resumes in the caller.
 //! [`Pool::transaction`] commits when the closure returns `Ok`, and rolls back when it returns
 //! `Err` or panics (a dropped `rusqlite::Transaction` rolls back).
+//!
+//! Write transactions begin `IMMEDIATE`: they take SQLite's write lock at `BEGIN`, where the
+//! busy timeout applies. A deferred transaction that reads first and then writes asks for the
+//! lock half-way, and if another process holds it then, SQLite fails it at once (waiting could
+//! deadlock two such upgraders), so a signup would fail while, say, `kiln admin promote` or a
+//! backup held the lock for a moment. With `IMMEDIATE` every write path waits up to the busy
+//! timeout instead.
 
 use super::DbError;
 use kiln_runtime::sync::Semaphore;
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -176,7 +183,9 @@ impl Pool {
         E: From<DbError> + Send + 'static,
     {
         self.write(move |conn| {
-            let tx = conn.transaction().map_err(|e| E::from(DbError::from(e)))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| E::from(DbError::from(e)))?;
             let value = f(&tx)?; // an early return drops `tx`: rollback
             tx.commit().map_err(|e| E::from(DbError::from(e)))?;
             Ok(value)

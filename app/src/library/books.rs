@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_LIMIT: i64 = 20;
 /// Largest page size.
 pub const MAX_LIMIT: i64 = 100;
+/// Largest `offset`: far past any real table, and far from where `offset + limit` overflows.
+pub const MAX_OFFSET: i64 = 1_000_000_000;
 
 /// A book as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,12 +57,13 @@ fn book(r: &Row<'_>) -> rusqlite::Result<Book> {
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Page size (1–100, default 20).
+    /// Page size (1–100, default 20). Text until checked, so that a value too large for any
+    /// integer type is a 422 naming the field, like any other value out of range.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<i64>,
-    /// Books to skip.
+    pub limit: Option<String>,
+    /// Books to skip (0 to [`MAX_OFFSET`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub offset: Option<i64>,
+    pub offset: Option<String>,
     /// Exact author, any case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
@@ -117,20 +120,9 @@ fn order_by(sort: Option<&str>) -> Result<&'static str, AppError> {
 /// # Errors
 /// 422 for out-of-range parameters; storage failures.
 pub async fn list(pool: &Pool, query: ListQuery) -> Result<Page, AppError> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    let offset = query.offset.unwrap_or(0);
     let mut errors = Vec::new();
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError { field: "limit", message: format!("must be between 1 and {MAX_LIMIT}") });
-    }
-    if offset < 0 {
-        errors.push(FieldError { field: "offset", message: "must not be negative".into() });
-    }
-    if let (Some(from), Some(to)) = (query.year_from, query.year_to) {
-        if from > to {
-            errors.push(FieldError { field: "year_from", message: "is after year_to".into() });
-        }
-    }
+    let limit = bounded(&mut errors, "limit", query.limit.as_deref(), DEFAULT_LIMIT, 1..=MAX_LIMIT);
+    let offset = bounded(&mut errors, "offset", query.offset.as_deref(), 0, 0..=MAX_OFFSET);
     let order = match order_by(query.sort.as_deref()) {
         Ok(o) => o,
         Err(AppError::Validation(mut e)) => {
@@ -167,10 +159,30 @@ pub async fn list(pool: &Pool, query: ListQuery) -> Result<Page, AppError> {
         })
         .await?;
     let next = (offset + limit < total).then(|| {
-        let next = ListQuery { offset: Some(offset + limit), limit: Some(limit), ..query };
+        let next =
+            ListQuery { offset: Some((offset + limit).to_string()), limit: Some(limit.to_string()), ..query };
         format!("/books?{}", serde_urlencoded::to_string(&next).expect("a flat query encodes"))
     });
     Ok(Page { items, total, limit, offset, next })
+}
+
+/// The integer in `value` if it lies in `range` (else a field error, and `default`).
+fn bounded(
+    errors: &mut Vec<FieldError>,
+    field: &'static str,
+    value: Option<&str>,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> i64 {
+    let Some(value) = value else { return default };
+    match value.trim().parse::<i64>() {
+        Ok(n) if range.contains(&n) => n,
+        _ => {
+            let (lo, hi) = range.into_inner();
+            errors.push(FieldError { field, message: format!("must be an integer from {lo} to {hi}") });
+            default
+        }
+    }
 }
 
 /// Book `id`.
@@ -244,11 +256,15 @@ fn store(tx: &Connection, id: i64, b: ValidBook) -> Result<Book, AppError> {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookPatch {
+    #[serde(default, deserialize_with = "crate::json::some")]
     title: Option<String>,
+    #[serde(default, deserialize_with = "crate::json::some")]
     author: Option<String>,
+    #[serde(default, deserialize_with = "crate::json::some_integer")]
     year: Option<i32>,
     #[serde(default, deserialize_with = "present")]
     isbn: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::json::some_integer")]
     copies: Option<i64>,
 }
 

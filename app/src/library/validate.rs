@@ -10,37 +10,83 @@ pub const MAX_AUTHOR: usize = 100;
 /// Most copies of one book.
 pub const MAX_COPIES: i64 = 10_000;
 
-/// The ISBN's digits if it is a valid ISBN-10 or ISBN-13 (hyphens and spaces allowed).
+/// The ISBN-13 of a valid ISBN-10 or ISBN-13 (hyphens and spaces allowed), or `None`.
+///
+/// One book has one ISBN-13 and, if published before 2007, also an ISBN-10; storing every
+/// ISBN in its 13-digit form makes the uniqueness check see them as the same book.
 pub fn normalize_isbn(isbn: &str) -> Option<String> {
     let digits: String = isbn.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
-    let valid = match digits.len() {
+    match digits.len() {
         10 => {
-            let sum: Option<u32> = digits.chars().enumerate().try_fold(0, |acc, (i, c)| {
+            let sum: u32 = digits.chars().enumerate().try_fold(0, |acc, (i, c)| {
                 let v = if i == 9 && (c == 'X' || c == 'x') { 10 } else { c.to_digit(10)? };
                 Some(acc + v * (10 - i as u32))
-            });
-            sum.is_some_and(|s| s % 11 == 0)
+            })?;
+            (sum % 11 == 0).then(|| isbn13_from_isbn10(&digits[..9]))
         }
         13 => {
-            let sum: Option<u32> = digits
+            let sum: u32 = digits
                 .chars()
                 .enumerate()
-                .try_fold(0, |acc, (i, c)| Some(acc + c.to_digit(10)? * if i % 2 == 0 { 1 } else { 3 }));
-            sum.is_some_and(|s| s % 10 == 0)
+                .try_fold(0, |acc, (i, c)| Some(acc + c.to_digit(10)? * if i % 2 == 0 { 1 } else { 3 }))?;
+            (sum % 10 == 0 && (digits.starts_with("978") || digits.starts_with("979"))).then_some(digits)
         }
-        _ => false,
-    };
-    valid.then(|| digits.to_ascii_uppercase())
+        _ => None,
+    }
 }
 
-/// Checks a text field's length (trimmed, in characters).
-pub fn check_text(errors: &mut Vec<FieldError>, field: &'static str, value: &str, max: usize) {
-    let len = value.trim().chars().count();
-    if len == 0 {
-        errors.push(FieldError { field, message: "must not be empty".into() });
-    } else if len > max {
-        errors.push(FieldError { field, message: format!("must be at most {max} characters") });
+/// `978` + the nine digits of an ISBN-10's body + the EAN-13 check digit.
+fn isbn13_from_isbn10(body: &str) -> String {
+    let mut isbn = format!("978{body}");
+    let sum: u32 =
+        isbn.bytes().enumerate().map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 }).sum();
+    isbn.push(char::from(b'0' + u8::try_from((10 - sum % 10) % 10).expect("a digit")));
+    isbn
+}
+
+/// Migration 4: rewrites every stored ISBN in its ISBN-13 form. Where two books held the
+/// 10- and 13-digit forms of one ISBN, the later book's ISBN is cleared (and logged) rather
+/// than failing the upgrade.
+///
+/// # Errors
+/// Storage failures.
+pub fn migrate_isbns_to_13(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String)> = tx
+        .prepare("SELECT id, isbn FROM books WHERE isbn IS NOT NULL ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, isbn) in rows {
+        let normalized = normalize_isbn(&isbn);
+        if normalized.as_deref() == Some(isbn.as_str()) {
+            continue;
+        }
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM books WHERE isbn = ?1 AND id != ?2)",
+            rusqlite::params![normalized, id],
+            |r| r.get(0),
+        )?;
+        let value = if taken { None } else { normalized };
+        if value.is_none() {
+            tracing::warn!(book = id, %isbn, "ISBN cleared by migration 4: invalid, or another book has it");
+        }
+        tx.execute("UPDATE books SET isbn = ?2 WHERE id = ?1", rusqlite::params![id, value])?;
     }
+    Ok(())
+}
+
+/// Checks a text field: 1 to `max` characters, not only spaces, nothing hidden (`text.rs`).
+/// It is stored trimmed.
+pub fn check_text(errors: &mut Vec<FieldError>, field: &'static str, value: &str, max: usize) {
+    let message = if crate::text::has_hidden(value) {
+        "must not contain control, zero-width or bidirectional characters".to_owned()
+    } else if value.chars().count() > max {
+        format!("must be at most {max} characters")
+    } else if value.trim().is_empty() {
+        "must not be empty".to_owned()
+    } else {
+        return;
+    };
+    errors.push(FieldError { field, message });
 }
 
 /// Checks a publication year: -3000 up to this year.
@@ -70,12 +116,13 @@ pub struct BookInput {
     /// Author.
     pub author: String,
     /// Publication year.
+    #[serde(deserialize_with = "crate::json::integer")]
     pub year: i32,
     /// ISBN-10 or ISBN-13.
     #[serde(default)]
     pub isbn: Option<String>,
     /// Copies the library owns (default 1).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::json::integer")]
     pub copies: i64,
 }
 
@@ -133,10 +180,18 @@ mod tests {
     #[test]
     fn isbn_checksums() {
         assert_eq!(normalize_isbn("978-0-441-17271-9").as_deref(), Some("9780441172719"));
-        assert_eq!(normalize_isbn("0-306-40615-2").as_deref(), Some("0306406152"));
-        assert_eq!(normalize_isbn("080442957X").as_deref(), Some("080442957X"));
+        assert_eq!(normalize_isbn("0-306-40615-2").as_deref(), Some("9780306406157"), "ISBN-10 becomes 13");
+        assert_eq!(normalize_isbn("080442957X").as_deref(), Some("9780804429573"), "check digit X");
+        assert_eq!(
+            normalize_isbn("0 441 17271 7"),
+            normalize_isbn("978-0-441-17271-9"),
+            "one book, one ISBN"
+        );
         assert!(normalize_isbn("978-0-441-17271-8").is_none(), "bad check digit");
+        assert!(normalize_isbn("0306406153").is_none(), "bad ISBN-10 check digit");
+        assert!(normalize_isbn("1234567890128").is_none(), "an EAN-13 that is not a book");
         assert!(normalize_isbn("12345").is_none());
+        assert!(normalize_isbn("03064O6152").is_none(), "a letter");
     }
 
     #[test]

@@ -1,11 +1,17 @@
 //! `/auth/*`: signup, login, refresh, logout (the logic is in `auth/session.rs`).
+//!
+//! Login throttles by the client's address as the TCP connection shows it (`PeerAddr`).
+//! `X-Forwarded-For` is not trusted: any client can write it. Behind a reverse proxy every
+//! client shares the proxy's address, so the proxy must do the per-client throttling.
 
 use crate::auth::session;
-use crate::error::AppError;
+use crate::error::{AppError, FieldError};
+use crate::json::JsonObject;
 use crate::state::AppState;
 use kiln_http::extract::{Json, State};
 use kiln_http::http::StatusCode;
 use kiln_http::router::post;
+use kiln_http::server::PeerAddr;
 use kiln_http::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -41,34 +47,45 @@ pub(super) fn routes() -> Router<AppState> {
 
 async fn signup(
     State(state): State<AppState>,
-    Json(body): Json<Signup>,
+    JsonObject(body): JsonObject<Signup>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let id = session::signup(&state, &body.email, &body.password, &body.display_name).await?;
-    tracing::info!(user = id, "signed up");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "id": id, "email": body.email.trim(), "display_name": body.display_name.trim() })),
-    ))
+    let user = session::signup(&state, &body.email, &body.password, &body.display_name).await?;
+    tracing::info!(user = user.id, "signed up");
+    Ok((StatusCode::CREATED, Json(json!(user))))
 }
 
 async fn login(
     State(state): State<AppState>,
-    Json(body): Json<Login>,
+    PeerAddr(peer): PeerAddr,
+    JsonObject(body): JsonObject<Login>,
 ) -> Result<Json<session::TokenPair>, AppError> {
-    Ok(Json(session::login(&state, &body.email, &body.password).await?))
+    Ok(Json(session::login(&state, &body.email, &body.password, peer.ip()).await?))
+}
+
+/// The refresh token of a refresh or logout request, which must not be empty: an empty
+/// token answered 204 would tell a client it logged out when nothing was revoked.
+fn presented(body: &RefreshToken) -> Result<&str, AppError> {
+    let token = body.refresh_token.trim();
+    if token.is_empty() {
+        return Err(AppError::Validation(vec![FieldError {
+            field: "refresh_token",
+            message: "must not be empty".into(),
+        }]));
+    }
+    Ok(token)
 }
 
 async fn refresh(
     State(state): State<AppState>,
-    Json(body): Json<RefreshToken>,
+    JsonObject(body): JsonObject<RefreshToken>,
 ) -> Result<Json<session::TokenPair>, AppError> {
-    Ok(Json(session::refresh(&state, &body.refresh_token).await?))
+    Ok(Json(session::refresh(&state, presented(&body)?).await?))
 }
 
 async fn logout(
     State(state): State<AppState>,
-    Json(body): Json<RefreshToken>,
+    JsonObject(body): JsonObject<RefreshToken>,
 ) -> Result<StatusCode, AppError> {
-    session::logout(&state, &body.refresh_token).await?;
+    session::logout(&state, presented(&body)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::AppError;
+use crate::json::JsonObject;
 use crate::library::books::{self, Book, BookPatch, ListQuery, Page};
 use crate::library::loans::{self, Loan};
 use crate::library::validate::BookInput;
@@ -34,7 +35,7 @@ async fn show(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json<Boo
 async fn create(
     State(s): State<AppState>,
     admin: AdminUser,
-    Json(input): Json<BookInput>,
+    JsonObject(input): JsonObject<BookInput>,
 ) -> Result<impl IntoResponse, AppError> {
     let book = books::create(&s.pool, input).await?;
     tracing::info!(id = book.id, by = admin.id, "book created");
@@ -45,7 +46,7 @@ async fn replace(
     State(s): State<AppState>,
     _: AdminUser,
     Path(id): Path<i64>,
-    Json(input): Json<BookInput>,
+    JsonObject(input): JsonObject<BookInput>,
 ) -> Result<Json<Book>, AppError> {
     Ok(Json(books::replace(&s.pool, id, input).await?))
 }
@@ -54,7 +55,7 @@ async fn update(
     State(s): State<AppState>,
     _: AdminUser,
     Path(id): Path<i64>,
-    Json(patch): Json<BookPatch>,
+    JsonObject(patch): JsonObject<BookPatch>,
 ) -> Result<Json<Book>, AppError> {
     Ok(Json(books::update(&s.pool, id, patch).await?))
 }

@@ -1,15 +1,19 @@
 //! `/me`: the caller's own profile (protected: `AuthUser`) — read it, change the display
-//! name and bio, change the password (which needs the current one and ends every other
-//! session), or delete the account.
+//! name and bio, change the password (which needs the current one and ends every session,
+//! this one included), or delete the account (which needs the password too).
 
+use crate::auth::ended::EndReason;
+use crate::auth::identity::check_display_name;
 use crate::auth::{password, session, AuthUser};
 use crate::clock::unix_now;
 use crate::db::CachedStatements;
 use crate::error::{AppError, FieldError};
+use crate::json::JsonObject;
 use crate::state::AppState;
 use kiln_http::extract::{Json, State};
 use kiln_http::http::StatusCode;
 use kiln_http::router::{get, put};
+use kiln_http::server::PeerAddr;
 use kiln_http::Router;
 use rusqlite::{params, OptionalExtension};
 use serde::Deserialize;
@@ -57,18 +61,20 @@ async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProfilePatch {
+    #[serde(default, deserialize_with = "crate::json::some")]
     display_name: Option<String>,
+    #[serde(default, deserialize_with = "crate::json::some")]
     bio: Option<String>,
 }
 
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(patch): Json<ProfilePatch>,
+    JsonObject(patch): JsonObject<ProfilePatch>,
 ) -> Result<Json<Value>, AppError> {
     let mut errors = Vec::new();
     if let Some(name) = &patch.display_name {
-        if let Err(message) = session::check_display_name(name) {
+        if let Err(message) = check_display_name(name) {
             errors.push(FieldError { field: "display_name", message });
         }
     }
@@ -102,45 +108,45 @@ struct PasswordChange {
 async fn change_password(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(body): Json<PasswordChange>,
+    PeerAddr(peer): PeerAddr,
+    JsonObject(body): JsonObject<PasswordChange>,
 ) -> Result<StatusCode, AppError> {
     if let Err(message) = password::check(&body.new_password) {
         return Err(AppError::Validation(vec![FieldError { field: "new_password", message }]));
     }
     let id = user.id;
-    let hash: Option<String> = state
-        .pool
-        .read(move |c| {
-            c.query_row_cached("SELECT password_hash FROM users WHERE id = ?1", [id], |r| r.get(0))
-                .optional()
-                .map_err(AppError::from)
-        })
-        .await?;
-    let Some(hash) = hash else { return Err(AppError::InvalidToken) };
-    if !password::verify(body.current_password, Some(hash), state.auth.bcrypt_cost).await {
-        return Err(AppError::Forbidden("the current password is wrong".into()));
-    }
-    let new_hash =
-        password::hash(body.new_password, state.auth.bcrypt_cost).await.map_err(AppError::Internal)?;
+    session::reauthenticate(&state, id, &body.current_password, "current_password", peer.ip()).await?;
+    let new_hash = state.hasher.hash(body.new_password).await?;
     let now = unix_now();
-    state
+    let sessions = state.sessions.clone();
+    let ended = state
         .pool
         .transaction(move |tx| {
             tx.execute_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, new_hash])?;
-            // Every session of this user ends: a stolen refresh token dies with the old password.
-            tx.execute_cached(
-                "UPDATE refresh_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
-                params![id, now],
-            )?;
-            Ok::<_, AppError>(())
+            // Every session of this user ends: a stolen token dies with the old password.
+            Ok::<_, AppError>(session::end_all_sessions(&sessions, tx, id, EndReason::PasswordChanged, now)?)
         })
         .await?;
-    tracing::info!(user = id, "password changed; every session revoked");
+    tracing::info!(user = id, sessions = ended, "password changed; every session ended");
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn remove(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, AppError> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deletion {
+    password: String,
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    PeerAddr(peer): PeerAddr,
+    JsonObject(body): JsonObject<Deletion>,
+) -> Result<StatusCode, AppError> {
     let id = user.id;
+    session::reauthenticate(&state, id, &body.password, "password", peer.ip()).await?;
+    let now = unix_now();
+    let sessions = state.sessions.clone();
     state
         .pool
         .transaction(move |tx| {
@@ -152,9 +158,11 @@ async fn remove(State(state): State<AppState>, user: AuthUser) -> Result<StatusC
             if open > 0 {
                 return Err(AppError::Conflict(format!("return your {open} open loan(s) first")));
             }
+            session::end_all_sessions(&sessions, tx, id, EndReason::AccountDeleted, now)?;
             tx.execute_cached("DELETE FROM users WHERE id = ?1", [id])?; // tokens and loans cascade
             Ok(())
         })
         .await?;
+    tracing::info!(user = id, "account deleted; every session ended");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,7 +2,8 @@
 
 mod auth;
 mod library;
-mod me;
+pub(crate) mod me;
+mod users;
 
 use crate::state::AppState;
 use kiln_http::extract::Json;
@@ -20,6 +21,7 @@ fn open_routes() -> Router<AppState> {
         .route("/openapi.json", get(|| async { Json(crate::openapi::document()) }))
         .merge(me::routes())
         .merge(library::routes())
+        .merge(users::routes())
 }
 
 /// Every route with its state. The auth routes sit behind their own per-IP rate limit: they

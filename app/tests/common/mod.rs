@@ -95,3 +95,37 @@ impl Service {
         tokens["access_token"].as_str().unwrap().to_owned()
     }
 }
+
+/// One request over a fresh connection from the loopback address `from` (127.0.0.2, say: the
+/// whole 127/8 is this machine), for tests that need clients at different addresses.
+/// Returns the status, the `Retry-After` header if any, and the body as JSON.
+pub async fn call_from(
+    from: [u8; 4],
+    to: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Option<String>, Value) {
+    use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = kiln_net::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    let mut stream = socket.connect(to).await.unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {to}\r\nconnection: close\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{head}"));
+    let retry = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
+        .map(|(_, v)| v.trim().to_owned());
+    (StatusCode::from_u16(status).unwrap(), retry, serde_json::from_str(body).unwrap_or(Value::Null))
+}
