@@ -116,7 +116,10 @@ async fn gets(client: &Client, addr: SocketAddr, span: Duration) -> Vec<Duration
     while Instant::now() < end {
         id = id % BOOKS + 1;
         let t = Instant::now();
-        let r = client.send(Request::get(format!("http://{addr}/books/{id}")).body(Body::empty()).unwrap()).await.unwrap();
+        let r = client
+            .send(Request::get(format!("http://{addr}/books/{id}")).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         latencies.push(t.elapsed());
     }

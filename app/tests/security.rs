@@ -456,3 +456,24 @@ fn a_write_lock_held_by_another_process_is_waited_for() {
         s.stop().await;
     });
 }
+
+#[test]
+fn with_no_grace_window_any_replay_ends_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let mut c = config(dir.path());
+        c.auth.refresh_grace_secs = 0;
+        let s = start_with(c).await;
+        s.post("/auth/signup", signup_body("ada@example.com")).await;
+        let first = s.post("/auth/login", login_body("ada@example.com", "correct horse")).await.1;
+        let body = json!({"refresh_token": first["refresh_token"]});
+        let (status, second) = s.post("/auth/refresh", body.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(s.post("/auth/refresh", body).await.0, StatusCode::UNAUTHORIZED, "replayed at once");
+        assert_eq!(
+            s.call(Method::GET, "/me", second["access_token"].as_str(), None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        s.stop().await;
+    });
+}

@@ -77,10 +77,8 @@ impl AppState {
 }
 
 fn book(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
-    Ok(
-        json!({"id": r.get::<_, i64>(0)?, "title": r.get::<_, String>(1)?, "author": r.get::<_, String>(2)?,
-              "year": r.get::<_, i64>(3)?, "isbn": r.get::<_, Option<String>>(4)?, "copies": r.get::<_, i64>(5)?, "available": r.get::<_, i64>(6)?}),
-    )
+    Ok(json!({"id": r.get::<_, i64>(0)?, "title": r.get::<_, String>(1)?, "author": r.get::<_, String>(2)?,
+              "year": r.get::<_, i64>(3)?, "isbn": r.get::<_, Option<String>>(4)?, "copies": r.get::<_, i64>(5)?, "available": r.get::<_, i64>(6)?}))
 }
 
 async fn show(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, Failure> {
@@ -197,10 +195,7 @@ async fn borrow(
                 return Err((StatusCode::CONFLICT, "limit".into()));
             }
             if tx
-                .execute(
-                    "UPDATE books SET available = available - 1 WHERE id = ?1 AND available > 0",
-                    [book],
-                )
+                .execute("UPDATE books SET available = available - 1 WHERE id = ?1 AND available > 0", [book])
                 .map_err(fail)?
                 == 0
             {
@@ -240,10 +235,8 @@ async fn give_back(
             let Some((_, book, borrowed, None)) = row.filter(|r| r.0 == user) else {
                 return Err((StatusCode::NOT_FOUND, "no such open loan".into()));
             };
-            tx.execute("UPDATE loans SET returned_at = ?2 WHERE id = ?1", params![id, now])
-                .map_err(fail)?;
-            tx.execute("UPDATE books SET available = available + 1 WHERE id = ?1", [book])
-                .map_err(fail)?;
+            tx.execute("UPDATE loans SET returned_at = ?2 WHERE id = ?1", params![id, now]).map_err(fail)?;
+            tx.execute("UPDATE books SET available = available + 1 WHERE id = ?1", [book]).map_err(fail)?;
             tx.commit().map_err(fail)?;
             Ok(json!({"id": id, "book_id": book, "borrowed_at": borrowed, "returned_at": now}))
         })
@@ -260,9 +253,8 @@ pub async fn serve(listener: tokio::net::TcpListener, db: &std::path::Path, secr
         c.pragma_update(None, "synchronous", "NORMAL").unwrap();
         c
     };
-    let readers: Vec<Connection> = (0..4)
-        .map(|_| open(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX))
-        .collect();
+    let readers: Vec<Connection> =
+        (0..4).map(|_| open(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)).collect();
     let writer = open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX);
     let db = Arc::new(Db {
         readers: Mutex::new(readers),

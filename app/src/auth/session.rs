@@ -279,7 +279,9 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
                     [&next_hash],
                     |r| r.get(0),
                 )?;
-                if now - used <= grace && successor_unused {
+                // Whole seconds: a window of `grace` takes retries up to `grace` seconds after
+                // the first use; 0 turns it off.
+                if grace > 0 && now - used <= grace && successor_unused {
                     return Ok(Rotation::Rotated { user, family, at: used });
                 }
                 tx.execute_cached(
