@@ -122,7 +122,14 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 if __kiln_disabled & #bit != 0 {
                     continue;
                 }
-                if let ::core::task::Poll::Ready(__kiln_value) = ::core::future::Future::poll(#f.as_mut(), __kiln_cx) {
+                // A branch after one that spent the task's budget gets one unit: a due timer
+                // still completes (see `coop::with_one_unit`).
+                let __kiln_poll = if __kiln_had_budget {
+                    #krate::__private::with_one_unit(|| ::core::future::Future::poll(#f.as_mut(), __kiln_cx))
+                } else {
+                    ::core::future::Future::poll(#f.as_mut(), __kiln_cx)
+                };
+                if let ::core::task::Poll::Ready(__kiln_value) = __kiln_poll {
                     #[allow(unused_variables, unused_mut, unreachable_patterns, clippy::redundant_pattern_matching)]
                     match &__kiln_value {
                         #pat => {}
@@ -161,6 +168,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             #(#pins)*
             ::core::future::poll_fn(|__kiln_cx| {
                 let __kiln_start: usize = #start;
+                let __kiln_had_budget = #krate::__private::has_budget_remaining();
                 let mut __kiln_pending = false;
                 for __kiln_i in 0..#n {
                     match #rotated {

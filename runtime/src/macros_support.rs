@@ -1,5 +1,6 @@
 //! What the expansions of `select!`, `join!` and `try_join!` call. Not public API.
 
+pub use crate::task::coop::{has_budget_remaining, with_one_unit};
 pub use crate::util::rand::thread_rng_n;
 pub use kiln_macros::{join_impl, select_impl, try_join_impl};
 

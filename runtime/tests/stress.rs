@@ -11,18 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs `f` on a fresh thread and fails if it does not finish in 60 s.
-fn with_watchdog(what: &'static str, f: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let t = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(()) => t.join().unwrap(),
-        Err(_) => panic!("{what} hung: a wake-up was lost"),
-    }
-}
+mod common;
+use common::with_watchdog;
 
 #[test]
 fn ping_pong_rings_across_workers() {

@@ -54,7 +54,7 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 }
 
 /// True if the current task still has budget left (always true outside a task).
-pub(crate) fn has_budget_remaining() -> bool {
+pub fn has_budget_remaining() -> bool {
     CURRENT.with(|c| c.get() != Some(0))
 }
 
@@ -99,7 +99,26 @@ impl<F: Future> Future for Unconstrained<F> {
     }
 }
 
-/// Runs `f` with no budget (for blocking closures).
+/// Runs `f` with one unit of budget when the current task's budget is spent, then puts the
+/// spent budget back (whatever `f` did with the unit).
+///
+/// This is how a combinator keeps a *deadline* observable next to a future that spends the
+/// whole budget: `select!` polls the branches after the one that spent it with this grant,
+/// so a timer branch that is due still completes (one unit is all a ready timer needs),
+/// while a branch that would spend more gets one step, not an unbounded run. Outside a task,
+/// or with budget left, `f` runs as it is.
+pub fn with_one_unit<R>(f: impl FnOnce() -> R) -> R {
+    if CURRENT.with(|c| c.get()) != Some(0) {
+        return f();
+    }
+    CURRENT.with(|c| c.set(Some(1)));
+    let out = f();
+    CURRENT.with(|c| c.set(Some(0)));
+    out
+}
+
+/// Runs `f` with no budget (for blocking closures, and for polling a timer whose deadline
+/// must be observed even though the future next to it spent the budget).
 pub(crate) fn run_unconstrained<R>(f: impl FnOnce() -> R) -> R {
     let prev = CURRENT.with(|c| c.replace(None));
     let out = f();

@@ -1,6 +1,7 @@
 //! `timeout`: bound how long a future may take.
 
 use super::{Elapsed, Instant, Sleep};
+use crate::task::coop;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,6 +12,10 @@ use std::time::Duration;
 /// The future is polled first on every wake-up, so one that is ready at once never touches
 /// the timer wheel. When the timeout fires, the future is dropped (cancelled) with the
 /// `Timeout`.
+///
+/// The deadline is observed even when the future spends the task's whole cooperative budget
+/// on every poll (a loop over a channel that is never empty, say): the timer is then checked
+/// outside the budget, so the timeout still fires instead of yielding forever.
 ///
 /// # Panics
 /// If called outside a Kiln runtime.
@@ -60,12 +65,20 @@ impl<F: Future> Future for Timeout<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as above.
         let value = unsafe { Pin::new_unchecked(&mut this.value) };
+        let had_budget = coop::has_budget_remaining();
         if let Poll::Ready(out) = value.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        match Pin::new(&mut this.delay).poll(cx) {
+        let mut poll_delay = || match Pin::new(&mut this.delay).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed::new())),
             Poll::Pending => Poll::Pending,
+        };
+        if had_budget && !coop::has_budget_remaining() {
+            // The future spent the budget: checking the deadline must not need any, or a
+            // future that always spends it would never time out.
+            coop::run_unconstrained(poll_delay)
+        } else {
+            poll_delay()
         }
     }
 }

@@ -36,3 +36,18 @@ pub fn drop_flag() -> (DropFlag, std::sync::Arc<std::sync::atomic::AtomicBool>) 
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     (DropFlag(flag.clone()), flag)
 }
+
+/// Runs `f` on a fresh thread and fails the test if it does not finish in 60 s: turns a hang
+/// (a lost wake-up, a timer that never fires) into a failure. The stuck thread is left
+/// behind; the test process ends with the harness.
+pub fn with_watchdog(what: &'static str, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(()) => t.join().unwrap(),
+        Err(_) => panic!("{what} hung"),
+    }
+}
