@@ -2,7 +2,10 @@
 //!
 //! The server moves the connection's [`RequestReader`] into the body it gives the handler,
 //! so reading the body reads the socket directly, chunk by chunk, under the server's limits:
-//! at most `max_body` bytes (413) and at most `body_timeout` between reads (408). The reader
+//! at most `max_body` bytes (413), at most `body_timeout` between reads, and a whole-body
+//! deadline of `body_timeout` plus one second per `body_min_rate` bytes received, counted
+//! from the first read (408) — a pause limit alone lets a client keep a request open forever
+//! with one byte before each pause would end. The reader
 //! goes back to the connection through a shared [`ReaderSlot`] as soon as the body is
 //! complete, or when the body is dropped unfinished (the connection then decides whether to
 //! drain the rest or close). A body that failed, or that a handler keeps somewhere past its
@@ -58,6 +61,9 @@ pub(crate) struct Incoming {
     read: usize,
     max: usize,
     timeout: std::time::Duration,
+    min_rate: u32,
+    /// When the first read began (the whole-body deadline counts from it).
+    started: Option<Instant>,
     /// Armed only while waiting for bytes.
     deadline: Option<Sleep>,
     continue_tx: Option<oneshot::Sender<()>>,
@@ -77,7 +83,7 @@ impl Incoming {
             BodyState::Length(n) => Some(n),
             _ => None,
         };
-        let timeout = reader.limits().body_timeout;
+        let (timeout, min_rate) = (reader.limits().body_timeout, reader.limits().body_min_rate);
         Incoming {
             reader: Some(reader),
             state,
@@ -85,6 +91,8 @@ impl Incoming {
             read: 0,
             max,
             timeout,
+            min_rate,
+            started: None,
             deadline: None,
             continue_tx,
             slot,
@@ -138,10 +146,10 @@ impl Incoming {
                 Poll::Ready(Ok(_)) => self.deadline = None,
                 Poll::Ready(Err(e)) => return self.fail(e.status, e.reason),
                 Poll::Pending => {
-                    let limit = self.timeout;
-                    let sleep = self
-                        .deadline
-                        .get_or_insert_with(|| kiln_runtime::time::sleep_until(Instant::now() + limit));
+                    let now = Instant::now();
+                    let pause = now + self.timeout;
+                    let at = self.whole_body_deadline(now).map_or(pause, |whole| pause.min(whole));
+                    let sleep = self.deadline.get_or_insert_with(|| kiln_runtime::time::sleep_until(at));
                     if Pin::new(sleep).poll(cx).is_ready() {
                         let e = timeout();
                         return self.fail(e.status, e.reason);
@@ -150,6 +158,19 @@ impl Incoming {
                 }
             }
         }
+    }
+}
+
+impl Incoming {
+    /// `body_timeout` plus one second per `body_min_rate` bytes received, from the first
+    /// read (`None` when the rate rule is off).
+    fn whole_body_deadline(&mut self, now: Instant) -> Option<Instant> {
+        let started = *self.started.get_or_insert(now);
+        if self.min_rate == 0 {
+            return None;
+        }
+        let earned = std::time::Duration::from_secs_f64(self.read as f64 / f64::from(self.min_rate));
+        Some(started + self.timeout + earned)
     }
 }
 

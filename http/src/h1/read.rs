@@ -6,7 +6,8 @@
 //! next. The body is read according to the framing the head parser decided
 //! (`Content-Length` or chunked), never beyond it, and never more than `max_body` bytes
 //! (413). A head that does not arrive within `header_timeout` is a 408 (the slowloris
-//! defence); a body that stalls for `body_timeout` between reads is a 408 too.
+//! defence); a body that stalls for `body_timeout` between reads, or arrives slower on
+//! average than `body_min_rate` past that grace, is a 408 too.
 //!
 //! This is the part of the server loop that decides where one request ends and the next
 //! begins; the connection loop (responses, keep-alive, shutdown) sits on top of it.
@@ -26,8 +27,11 @@ use std::time::Duration;
 pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 /// Default time for a whole request head to arrive.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default longest pause while a body is arriving.
+/// Default longest pause while a body is arriving, and the grace before its minimum rate
+/// applies.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default slowest average rate a body may arrive at, past its grace: 1 KiB/s.
+pub const DEFAULT_BODY_MIN_RATE: u32 = 1024;
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -41,8 +45,14 @@ pub struct ReadLimits {
     pub max_body: usize,
     /// Time allowed for a request head to arrive once its first byte has (408).
     pub header_timeout: Duration,
-    /// Longest pause between body reads (408).
+    /// Longest pause between body reads (408), and the grace before `body_min_rate`
+    /// applies.
     pub body_timeout: Duration,
+    /// Slowest average rate a body may arrive at, in bytes per second: the whole body must
+    /// have arrived `body_timeout` plus one second per `body_min_rate` bytes after reading
+    /// began (408). It cuts off a client that sends one byte just before each pause would
+    /// time out. 0 turns the rule off.
+    pub body_min_rate: u32,
 }
 
 impl Default for ReadLimits {
@@ -52,6 +62,7 @@ impl Default for ReadLimits {
             max_body: DEFAULT_MAX_BODY,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            body_min_rate: DEFAULT_BODY_MIN_RATE,
         }
     }
 }

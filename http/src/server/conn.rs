@@ -9,8 +9,10 @@
 //! Bodies: a small request body that has already arrived is handed over whole; any other is
 //! handed over *incoming* — the body holds the connection's reader until it is read or
 //! dropped (see `body/incoming.rs`). `100 Continue` is written only if the handler reads
-//! such a body. A body the handler left unread is drained (up to [`DRAIN_LIMIT`]) after the
-//! response so the connection can be reused, or the connection closes. Streamed responses
+//! such a body. A response decided before the body was read (a 401 from an extractor, a
+//! 405, a 413) is written at once — never held back until the client has sent a body nobody
+//! will read. The unread rest is then drained, up to [`DRAIN_LIMIT`] bytes within
+//! [`DRAIN_TIMEOUT`], so the connection can be reused; past either bound it closes. Streamed responses
 //! are written as their chunks come, flushed whenever the stream has nothing ready, with
 //! `Content-Length` if their length is known and chunked (HTTP/1.1) or until-close
 //! (HTTP/1.0) otherwise.
@@ -47,6 +49,10 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// Most bytes of an unread request body read and discarded to keep a connection open; a
 /// larger remainder closes the connection instead.
 pub const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// Longest time spent draining an unread request body after its response was written; a
+/// client still sending after that loses the connection (it has its answer).
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves one connection until it closes.
 pub(crate) async fn serve<S: Service>(
@@ -197,7 +203,12 @@ pub(crate) async fn serve<S: Service>(
             // The response may have streamed the request body itself (an echo).
             returned = returned.or_else(|| slot.as_ref().and_then(ReaderSlot::take));
             reader = match returned {
-                Some(r) if !close => drain(r).await,
+                Some(r) if !close => {
+                    if r.unread.is_some() && flush(&mut write, &mut out).await.is_err() {
+                        return; // the answer goes out before the rest of the body is read
+                    }
+                    kiln_runtime::time::timeout(DRAIN_TIMEOUT, drain(r)).await.ok().flatten()
+                }
                 _ => None, // the body is still held somewhere, or failed: close
             };
         }
