@@ -253,6 +253,9 @@ async fn exchange(
         let mut parsed = httparse::Response::new(&mut slots);
         match parsed.parse(&buf).map_err(|e| ClientError::InvalidResponse(e.to_string()))? {
             httparse::Status::Complete(len) => {
+                if crate::h1::head::has_bare_lf(&buf[..len]) {
+                    return Err(ClientError::InvalidResponse("a response line ends in a bare LF".into()));
+                }
                 let status = StatusCode::from_u16(parsed.code.unwrap_or(0))
                     .map_err(|_| ClientError::InvalidResponse("bad status code".into()))?;
                 // Skip interim responses (100 Continue) and read the final one.

@@ -8,7 +8,16 @@
 //!   and several values (repeated lines or a list) must all be equal;
 //! - `Transfer-Encoding` must appear once, must end in `chunked`, is refused on HTTP/1.0, and
 //!   any other coding is 501 Not Implemented;
-//! - HTTP/1.1 needs exactly one valid `Host`.
+//! - HTTP/1.1 needs exactly one valid `Host`;
+//! - the request line is exactly `method SP target SP HTTP/d.d`: a space inside the target or
+//!   a malformed version is 400; a well-formed version of another major (`HTTP/2.0`) is 505;
+//!   a higher HTTP/1 minor (`HTTP/1.2`) is served as HTTP/1.1 (RFC 9112 §2.6);
+//! - the target has the form its method allows (RFC 9112 §3.2): origin-form (`/path`) and
+//!   absolute-form (`http://host/path`, whose authority wins over `Host`, which must still be
+//!   valid) for any method, asterisk-form (`*`) only for `OPTIONS`, authority-form
+//!   (`host:port`) only for `CONNECT` — which this server does not do (501);
+//! - every line ends in CRLF: a bare LF is 400, not a line end (the client's response parser
+//!   is as strict: two parsers that disagree on where a line ends is how smuggling starts).
 //!
 //! Parsing returns `Ok(None)` while the head is incomplete (hyper's "need more bytes"
 //! convention), so the connection reads more and calls again, and every limit is checked
@@ -146,12 +155,7 @@ pub(crate) fn parse_request_head_reusing(
                 format!("more than {} header fields", limits.max_headers),
             ))
         }
-        Err(httparse::Error::Version) => {
-            return Err(HeadError::new(
-                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-                "only HTTP/1.0 and HTTP/1.1 are served",
-            ))
-        }
+        Err(httparse::Error::Version) => return parse_other_version(buf, limits, spare),
         Err(e) => return Err(HeadError::bad(format!("malformed request head: {e}"))),
     };
     let head_len = match status {
@@ -164,6 +168,9 @@ pub(crate) fn parse_request_head_reusing(
     if head_len > limits.max_head {
         return Err(too_large(limits));
     }
+    if has_bare_lf(&buf[..head_len]) {
+        return Err(HeadError::bad("a line ends in a bare LF; lines end in CRLF"));
+    }
     let path = req.path.unwrap_or("");
     if path.len() > limits.max_uri {
         return Err(uri_too_long(limits));
@@ -175,6 +182,7 @@ pub(crate) fn parse_request_head_reusing(
     let raw = copy_head(&buf[..head_len]);
     let uri = Uri::from_maybe_shared(slice_of(&raw, buf, path.as_bytes()))
         .map_err(|_| HeadError::bad("invalid request target"))?;
+    check_target_form(&method, path, &uri)?;
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
 
     // Framing, Host, keep-alive and Expect are decided from the raw fields in one pass
@@ -268,6 +276,74 @@ fn slice_of(raw: &Bytes, buf: &[u8], part: &[u8]) -> Bytes {
 }
 
 /// Limits that can be judged before the head is complete.
+/// True if some LF in `head` is not preceded by CR.
+pub(crate) fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+}
+
+/// The request line did not carry `HTTP/1.0` or `HTTP/1.1`. Decides, from the line itself,
+/// between a higher HTTP/1 minor (served as HTTP/1.1: the head is parsed again with the
+/// version read as `HTTP/1.1`, the same length), another major (505), and a malformed line
+/// — a space inside the target, a lowercase or misshapen version — (400).
+fn parse_other_version(
+    buf: &[u8],
+    limits: &HeadLimits,
+    spare: &mut Option<HeaderMap>,
+) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let [_, _, version] = parts[..] else {
+        return Err(HeadError::bad("malformed request line: expected `method target HTTP/x.y`"));
+    };
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
+            let mut patched = buf.to_vec();
+            patched[line_end - 1] = b'1';
+            parse_request_head_reusing(&patched, limits, spare)
+        }
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Err(HeadError::new(StatusCode::HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.x is served"))
+        }
+        _ => Err(HeadError::bad("malformed HTTP version: expected HTTP/x.y")),
+    }
+}
+
+/// The target's form must fit the method (RFC 9112 §3.2).
+fn check_target_form(method: &Method, target: &str, uri: &Uri) -> Result<(), HeadError> {
+    if *method == Method::CONNECT {
+        return Err(if uri.scheme().is_none() && uri.authority().is_some() && uri.path().is_empty() {
+            HeadError::new(StatusCode::NOT_IMPLEMENTED, "CONNECT (tunnels) is not supported")
+        } else {
+            HeadError::bad("CONNECT takes an authority-form target (host:port)")
+        });
+    }
+    if target == "*" {
+        return if *method == Method::OPTIONS {
+            Ok(())
+        } else {
+            Err(HeadError::bad("the asterisk-form target is only for OPTIONS"))
+        };
+    }
+    if target.starts_with('/') {
+        return Ok(()); // origin-form
+    }
+    match uri.scheme_str() {
+        Some(scheme)
+            if (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+                && uri.authority().is_some_and(|a| !a.host().is_empty()) =>
+        {
+            Ok(()) // absolute-form
+        }
+        Some(_) => Err(HeadError::bad("an absolute-form target must be an http or https URI with a host")),
+        None => {
+            Err(HeadError::bad("the request target must start with `/` (or be absolute, or `*` for OPTIONS)"))
+        }
+    }
+}
+
 fn check_partial(buf: &[u8], limits: &HeadLimits) -> Result<(), HeadError> {
     match buf.iter().position(|&b| b == b'\n') {
         // The request line is not even finished: if its target is already too long, say 414.

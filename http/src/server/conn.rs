@@ -147,9 +147,12 @@ pub(crate) async fn serve<S: Service>(
         *request.version_mut() = head.version;
         *request.headers_mut() = head.headers;
 
+        let asterisk = request.method() == Method::OPTIONS && request.uri() == "*";
         let mut service_call = std::pin::pin!(service.call(request));
         let mut call = WithPeer { peer, future: service_call.as_mut() };
         let response = match continue_rx.as_mut() {
+            // `OPTIONS *` asks about the server, not a resource: the server answers it.
+            _ if asterisk => server_options(),
             None => call.await,
             Some(rx) => kiln_runtime::select! {
                 biased;
@@ -361,6 +364,17 @@ async fn flush(write: &mut OwnedWriteHalf, out: &mut Vec<u8>) -> io::Result<()> 
     out.clear();
     r
 }
+
+/// The answer to `OPTIONS *` (RFC 9110 §9.3.7): what the server as a whole accepts.
+fn server_options() -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    r.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static(SERVER_METHODS));
+    r
+}
+
+/// The methods a Kiln server serves (a route may accept fewer); `CONNECT` and `TRACE` are not
+/// among them.
+const SERVER_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// Appends the response for a refused request: the status, a JSON body saying why, and
 /// `Connection: close`.
