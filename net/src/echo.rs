@@ -59,7 +59,7 @@ pub async fn serve_tcp(
         full_message: SERVER_FULL,
         grace: config.grace,
     };
-    let summary = serve_connections(listener, limits, shutdown, |stream, _peer, open| {
+    let summary = serve_connections(listener, limits, shutdown, |stream, _peer, open, _idle| {
         // Echo ignores the shutdown signal: an open connection is served until the client
         // closes it or the grace period ends; holding the listener is what counts it as open.
         let bytes = bytes.clone();

@@ -22,6 +22,7 @@
 pub mod chat;
 pub mod echo;
 pub mod frame;
+pub mod idle;
 pub mod io;
 pub mod net;
 pub mod server;

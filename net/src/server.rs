@@ -1,11 +1,13 @@
 //! The accept loop every Kiln server shares: limits, one task per connection, graceful stop.
 //!
-//! [`serve_connections`] accepts until `shutdown` completes. Each connection gets its own task
-//! and a [`ShutdownListener`]; past `max_connections` a client is sent `full_message` and
-//! closed. On shutdown the listener is dropped (no new connections), every connection task
+//! [`serve_connections`] accepts until `shutdown` completes. Each connection gets its own task,
+//! a [`ShutdownListener`] and an [`Idle`] handle. At `max_connections` the connection idle
+//! longest is told to close (see `idle.rs`: silent connections first) and the new client
+//! takes its slot; only when none is idle is a client sent `full_message` and closed. On shutdown the listener is dropped (no new connections), every connection task
 //! is told, and they get `grace` to finish; whatever still runs then is aborted. The echo
 //! server, the chat server and the HTTP server differ only in what a connection task does.
 
+use crate::idle::{Idle, IdleConnections, Stage};
 use crate::net::{TcpListener, TcpStream};
 use crate::shutdown::{Shutdown, ShutdownListener};
 use kiln_runtime::sync::Semaphore;
@@ -14,6 +16,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Longest wait for the slot of a connection told to close at the limit, before the new
+/// client is refused after all (an idle task closes in microseconds; one that became busy
+/// just then finishes its request first).
+pub const RECLAIM_WAIT: Duration = Duration::from_millis(500);
 
 /// Limits of [`serve_connections`].
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +40,8 @@ pub struct AcceptSummary {
     pub served: u64,
     /// Connections turned away by the limit.
     pub rejected: u64,
+    /// Idle connections closed to make room for new ones.
+    pub reclaimed: u64,
     /// Connection tasks still open when shutdown began (what the grace period waited for).
     pub open_at_shutdown: usize,
     /// Connection tasks still running when the grace period ended, and so aborted.
@@ -49,10 +58,11 @@ pub async fn serve_connections<F, Fut>(
     mut connection: F,
 ) -> AcceptSummary
 where
-    F: FnMut(TcpStream, SocketAddr, ShutdownListener) -> Fut,
+    F: FnMut(TcpStream, SocketAddr, ShutdownListener, Idle) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let idle = IdleConnections::new();
     let mut signal = Shutdown::new();
     let mut tasks = JoinSet::new();
     let mut summary = AcceptSummary::default();
@@ -63,20 +73,32 @@ where
             () = &mut shutdown => break,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match permits.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        summary.served += 1;
-                        let task = connection(stream, peer, signal.listener());
-                        tasks.spawn(async move {
-                            let _permit = permit;
-                            task.await;
-                        });
+                Ok((stream, peer)) => {
+                    let mut permit = permits.clone().try_acquire_owned().ok();
+                    if permit.is_none() && idle.reclaim_one() {
+                        summary.reclaimed += 1;
+                        let freed = kiln_runtime::time::timeout(RECLAIM_WAIT, permits.clone().acquire_owned());
+                        permit = freed.await.ok().and_then(Result::ok);
                     }
-                    Err(_) => {
-                        summary.rejected += 1;
-                        reject(stream, limits.full_message);
+                    match permit {
+                        Some(permit) => {
+                            summary.served += 1;
+                            // Idle from the moment it is accepted, not from when its task
+                            // first runs: a silent client is reclaimable at once.
+                            let mut place = idle.handle();
+                            place.enter(Stage::NeverSpoke);
+                            let task = connection(stream, peer, signal.listener(), place);
+                            tasks.spawn(async move {
+                                let _permit = permit;
+                                task.await;
+                            });
+                        }
+                        None => {
+                            summary.rejected += 1;
+                            reject(stream, limits.full_message);
+                        }
                     }
-                },
+                }
                 Err(e) => {
                     eprintln!("accept failed: {e}");
                     kiln_runtime::time::sleep(Duration::from_millis(100)).await;

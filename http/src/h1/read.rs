@@ -35,6 +35,12 @@ pub const DEFAULT_BODY_MIN_RATE: u32 = 1024;
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Bytes of a connection's first read, which lands on the stack (see `first_fill`).
+const FIRST_READ: usize = 1024;
+
+fn read_failed(e: std::io::Error) -> HeadError {
+    HeadError { status: StatusCode::BAD_REQUEST, reason: format!("read failed: {e}") }
+}
 
 /// Limits for [`RequestReader`].
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +102,18 @@ pub struct RequestReader<R> {
 impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// A reader over `io` with `limits`.
     pub fn new(io: R, limits: ReadLimits) -> RequestReader<R> {
-        RequestReader { io, buf: vec![0; READ_CHUNK], pos: 0, end: 0, limits, spare_headers: None }
+        // No buffer yet: the first read allocates it, once bytes have arrived.
+        RequestReader { io, buf: Vec::new(), pos: 0, end: 0, limits, spare_headers: None }
+    }
+
+    /// Gives back a buffer that grew past its usual size for a large request, once nothing
+    /// is buffered (called while the connection waits for its next request).
+    pub fn shrink_idle(&mut self) {
+        if self.buf.len() > READ_CHUNK && self.pos == self.end {
+            self.buf.truncate(READ_CHUNK);
+            self.buf.shrink_to_fit();
+            (self.pos, self.end) = (0, 0);
+        }
     }
 
     /// Hands back a `HeaderMap` that is no longer needed (a written response's), to hold the
@@ -204,6 +221,9 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// Cancel-safe: bytes are only added by a completed read, so a dropped `fill` leaves the
     /// received data exactly as it was.
     async fn fill(&mut self) -> Result<usize, HeadError> {
+        if self.buf.is_empty() {
+            return self.first_fill().await;
+        }
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.end, 0);
             self.end -= self.pos;
@@ -219,14 +239,28 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
             let polled = Pin::new(&mut self.io).poll_read(cx, &mut rb);
             let n = rb.filled().len();
             self.end += n;
-            polled.map(|r| {
-                r.map(|()| n).map_err(|e| HeadError {
-                    status: StatusCode::BAD_REQUEST,
-                    reason: format!("read failed: {e}"),
-                })
-            })
+            polled.map(|r| r.map(|()| n).map_err(read_failed))
         })
         .await
+    }
+
+    /// The first read of a connection, into a small buffer on the stack: the read buffer is
+    /// allocated only when bytes have arrived, so a connection that never speaks holds none.
+    async fn first_fill(&mut self) -> Result<usize, HeadError> {
+        let mut first = [0u8; FIRST_READ];
+        let n = std::future::poll_fn(|cx| {
+            let mut rb = ReadBuf::new(&mut first);
+            let polled = Pin::new(&mut self.io).poll_read(cx, &mut rb);
+            let n = rb.filled().len();
+            polled.map(|r| r.map(|()| n).map_err(read_failed))
+        })
+        .await?;
+        if n > 0 {
+            self.buf = vec![0; READ_CHUNK];
+            self.buf[..n].copy_from_slice(&first[..n]);
+            (self.pos, self.end) = (0, n);
+        }
+        Ok(n)
     }
 
     async fn fill_body(&mut self) -> Result<(), HeadError> {

@@ -31,6 +31,7 @@ use crate::h1::read::BodyState;
 use crate::h1::{write_response_head, BodyFraming, Framing, HeadError, RequestReader};
 use crate::{Body, Service};
 use http::{HeaderValue, Method, Request, Response, Version};
+use kiln_net::idle::{Idle, Stage};
 use kiln_net::io::AsyncWriteExt;
 use kiln_net::net::tcp::OwnedWriteHalf;
 use kiln_net::net::TcpStream;
@@ -61,11 +62,15 @@ pub(crate) async fn serve<S: Service>(
     service: S,
     config: ServerConfig,
     shutdown: ShutdownListener,
+    mut idle_place: Idle,
 ) {
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut reader = Some(RequestReader::new(read, config.read_limits));
-    let mut out = Vec::with_capacity(4096);
+    // Allocated by the first response, not before: a connection that never speaks costs no
+    // buffers.
+    let mut out = Vec::new();
+    let mut served_one = false;
     let mut date = None;
     let max_body = config.read_limits.max_body;
     // One shutdown wait and one idle timer for the connection's whole life, not one of each
@@ -75,7 +80,8 @@ pub(crate) async fn serve<S: Service>(
     let mut stop_listener = shutdown.clone();
     let mut stopped = std::pin::pin!(stop_listener.recv());
     let mut last_request = Instant::now(); // when the connection last went idle
-    let mut idle = kiln_runtime::time::sleep_until(last_request + config.keep_alive);
+    let mut idle_limit = config.first_byte_timeout; // keep_alive once a request was served
+    let mut idle = kiln_runtime::time::sleep_until(last_request + idle_limit);
     'connection: while let Some(r) = reader.as_mut() {
         // Between requests: wait for the next one, unless idle too long or shutting down.
         // A pipelined request already buffered is taken at once.
@@ -88,23 +94,33 @@ pub(crate) async fn serve<S: Service>(
             if flush(&mut write, &mut out).await.is_err() {
                 return;
             }
-            last_request = Instant::now(); // idle from now
+            shrink(&mut out);
+            r.shrink_idle();
+            if served_one {
+                last_request = Instant::now(); // idle from now
+                idle_limit = config.keep_alive;
+            }
+            idle_place.enter(if served_one { Stage::BetweenRequests } else { Stage::NeverSpoke });
             let mut next = std::pin::pin!(r.next_head());
-            loop {
+            let head = loop {
                 kiln_runtime::select! {
                     biased;
                     () = &mut stopped => break 'connection,
+                    () = idle_place.reclaimed() => break 'connection, // room for a new client
                     () = &mut idle => {
-                        let deadline = last_request + config.keep_alive;
+                        let deadline = last_request + idle_limit;
                         if deadline <= Instant::now() {
-                            break 'connection; // idle keep-alive connection
+                            break 'connection; // silent or idle keep-alive connection
                         }
                         std::pin::Pin::new(&mut idle).reset(deadline);
                     },
                     head = &mut next => break head,
                 }
-            }
+            };
+            idle_place.leave();
+            head
         };
+        served_one = true;
         let head = match head {
             Ok(Some(head)) => head,
             Ok(None) => break,
@@ -354,6 +370,16 @@ async fn write_response(
 fn length_mismatch(announced: u64) -> io::Error {
     tracing::warn!(announced, "a sized response body yielded a different length; closing the connection");
     io::Error::other("body length differs from its announced length")
+}
+
+/// Output capacity an idle connection keeps; a buffer that grew past it for a large
+/// response is given back while the connection waits.
+const IDLE_OUT_CAPACITY: usize = 16 * 1024;
+
+fn shrink(out: &mut Vec<u8>) {
+    if out.capacity() > IDLE_OUT_CAPACITY {
+        out.shrink_to(IDLE_OUT_CAPACITY);
+    }
 }
 
 async fn flush(write: &mut OwnedWriteHalf, out: &mut Vec<u8>) -> io::Result<()> {

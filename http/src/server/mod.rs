@@ -28,19 +28,38 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Default most connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
-/// What a client past `max_connections` receives before the connection is closed.
-const SERVICE_UNAVAILABLE: &[u8] =
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+/// Default time a new connection may take to send its first byte.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a client past `max_connections` receives, when no idle connection could make room,
+/// before the connection is closed: a problem body and `Retry-After`.
+fn service_unavailable() -> &'static [u8] {
+    static RESPONSE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    RESPONSE.get_or_init(|| {
+        let body = br#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the server is at its connection limit; retry shortly"}"#;
+        let mut r = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    })
+}
 
 /// Server settings; every limit has a named default.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerConfig {
-    /// Connections served at once; more are answered 503 and closed.
+    /// Connections served at once. At the limit the connection idle longest is closed to
+    /// make room (silent ones first); with none idle, a new client is answered 503.
     pub max_connections: usize,
     /// Request limits and read timeouts (414, 431, 413, 408).
     pub read_limits: ReadLimits,
     /// How long an idle keep-alive connection stays open.
     pub keep_alive: Duration,
+    /// How long a new connection may stay silent before it is closed (shorter than
+    /// `keep_alive`: a client that connects and never speaks holds a slot for nothing).
+    pub first_byte_timeout: Duration,
     /// After shutdown begins, how long in-flight requests may take.
     pub shutdown_grace: Duration,
 }
@@ -51,6 +70,7 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             read_limits: ReadLimits::default(),
             keep_alive: DEFAULT_KEEP_ALIVE,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
@@ -112,7 +132,7 @@ impl Server {
         let Server { listener, config } = self;
         let limits = AcceptLimits {
             max_connections: config.max_connections,
-            full_message: SERVICE_UNAVAILABLE,
+            full_message: service_unavailable(),
             grace: config.shutdown_grace,
         };
         let grace = config.shutdown_grace;
@@ -123,11 +143,13 @@ impl Server {
                 "shutdown: stopped accepting; requests in flight may finish"
             );
         };
-        let accepted = serve_connections(listener, limits, shutdown, |stream, peer, signal| {
-            conn::serve(stream, peer, service.clone(), config, signal)
+        let accepted = serve_connections(listener, limits, shutdown, |stream, peer, signal, idle| {
+            conn::serve(stream, peer, service.clone(), config, signal, idle)
         })
         .await;
         tracing::info!(
+            reclaimed_idle = accepted.reclaimed,
+            refused_at_limit = accepted.rejected,
             waited_for = accepted.open_at_shutdown,
             forced = accepted.forced,
             served = accepted.served,

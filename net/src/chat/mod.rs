@@ -199,7 +199,7 @@ impl ChatServer {
             grace: shared.config.shutdown_grace,
         };
         let next_id = AtomicU64::new(1);
-        let accepted = serve_connections(listener, limits, shutdown, |stream, _peer, listener| {
+        let accepted = serve_connections(listener, limits, shutdown, |stream, _peer, listener, _idle| {
             let _ = stream.set_nodelay(true);
             if let Some(size) = shared.config.socket_send_buffer {
                 let _ = socket2::SockRef::from(&stream).set_send_buffer_size(size as usize);
