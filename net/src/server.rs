@@ -3,7 +3,8 @@
 //! [`serve_connections`] accepts until `shutdown` completes. Each connection gets its own task,
 //! a [`ShutdownListener`] and an [`Idle`] handle. At `max_connections` the connection idle
 //! longest is told to close (see `idle.rs`: silent connections first) and the new client
-//! takes its slot; only when none is idle is a client sent `full_message` and closed. On shutdown the listener is dropped (no new connections), every connection task
+//! takes its slot; only when none is idle is a client sent `full_message` and closed. When a
+//! storm of connections has subsided, the allocator gives the memory back to the system. On shutdown the listener is dropped (no new connections), every connection task
 //! is told, and they get `grace` to finish; whatever still runs then is aborted. The echo
 //! server, the chat server and the HTTP server differ only in what a connection task does.
 
@@ -21,6 +22,11 @@ use std::time::Duration;
 /// client is refused after all (an idle task closes in microseconds; one that became busy
 /// just then finishes its request first).
 pub const RECLAIM_WAIT: Duration = Duration::from_millis(500);
+
+/// Connections open at once from which a drop is worth giving memory back for: when the
+/// count falls to a quarter of a peak at least this high, the allocator is trimmed
+/// (`kiln_runtime::runtime::trim_allocator`, on the blocking pool).
+pub const TRIM_AFTER_PEAK: usize = 1024;
 
 /// Limits of [`serve_connections`].
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +69,7 @@ where
 {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let idle = IdleConnections::new();
+    let mut peak = 0; // most connections open at once since the last trim
     let mut signal = Shutdown::new();
     let mut tasks = JoinSet::new();
     let mut summary = AcceptSummary::default();
@@ -71,7 +78,13 @@ where
         kiln_runtime::select! {
             biased;
             () = &mut shutdown => break,
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+                // A storm subsided: the memory its connections used goes back to the system.
+                if peak >= TRIM_AFTER_PEAK && tasks.len() <= peak / 4 {
+                    peak = tasks.len();
+                    kiln_runtime::task::spawn_blocking(kiln_runtime::runtime::trim_allocator);
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let mut permit = permits.clone().try_acquire_owned().ok();
@@ -92,6 +105,7 @@ where
                                 let _permit = permit;
                                 task.await;
                             });
+                            peak = peak.max(tasks.len());
                         }
                         None => {
                             summary.rejected += 1;

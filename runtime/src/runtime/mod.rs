@@ -6,6 +6,7 @@
 //! - `context.rs`: the thread-local "current runtime" behind `kiln::spawn` and friends.
 //! - `park.rs`: blocking a plain thread on a future (`block_on` of the multi-thread flavour).
 //! - `metrics.rs`, `dump.rs`: [`RuntimeMetrics`] and [`Dump`], always on.
+//! - `trim.rs`: [`trim_allocator`], freed heap memory back to the operating system.
 
 mod builder;
 pub(crate) mod context;
@@ -13,6 +14,7 @@ mod dump;
 mod handle;
 mod metrics;
 mod park;
+mod trim;
 
 pub use builder::{
     Builder, DEFAULT_EVENT_INTERVAL, DEFAULT_GLOBAL_QUEUE_INTERVAL, DEFAULT_MAX_BLOCKING_THREADS,
@@ -23,6 +25,7 @@ pub use dump::{Dump, TaskInfo, TaskState};
 pub use handle::{Handle, TryCurrentError};
 pub use metrics::RuntimeMetrics;
 pub(crate) use park::block_on as park_block_on;
+pub use trim::trim_allocator;
 
 use crate::blocking::BlockingPool;
 use crate::scheduler;
