@@ -168,10 +168,10 @@ pub(crate) fn parse_request_head_reusing(
     if head_len > limits.max_head {
         return Err(too_large(limits));
     }
-    if has_bare_lf(&buf[..head_len]) {
+    let path = req.path.unwrap_or("");
+    if !lines_end_in_crlf(buf, head_len, path, req.headers) {
         return Err(HeadError::bad("a line ends in a bare LF; lines end in CRLF"));
     }
-    let path = req.path.unwrap_or("");
     if path.len() > limits.max_uri {
         return Err(uri_too_long(limits));
     }
@@ -182,7 +182,9 @@ pub(crate) fn parse_request_head_reusing(
     let raw = copy_head(&buf[..head_len]);
     let uri = Uri::from_maybe_shared(slice_of(&raw, buf, path.as_bytes()))
         .map_err(|_| HeadError::bad("invalid request target"))?;
-    check_target_form(&method, path, &uri)?;
+    if !path.starts_with('/') || method == Method::CONNECT {
+        check_target_form(&method, path, &uri)?; // origin-form, the usual case, needs no more
+    }
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
 
     // Framing, Host, keep-alive and Expect are decided from the raw fields in one pass
@@ -276,15 +278,45 @@ fn slice_of(raw: &Bytes, buf: &[u8], part: &[u8]) -> Bytes {
 }
 
 /// Limits that can be judged before the head is complete.
-/// True if some LF in `head` is not preceded by CR.
+/// True if the request line, every header line and the blank line of a parsed head end in
+/// CRLF. httparse takes a bare LF as a line end too; and an LF can only stand at a line's end
+/// (it is refused inside a token or value), so looking where each line ends is enough — a
+/// few comparisons per line instead of a scan of every byte, on every request.
+fn lines_end_in_crlf(buf: &[u8], head_len: usize, path: &str, headers: &[httparse::Header<'_>]) -> bool {
+    let start = buf.as_ptr() as usize;
+    // Every slice httparse returns lies in `buf`; should one not (an empty value's pointer
+    // is httparse's to choose), the whole head is scanned instead.
+    let offset = |s: &[u8]| {
+        let at = (s.as_ptr() as usize).checked_sub(start).filter(|&at| at + s.len() <= head_len);
+        at.map(|at| at + s.len())
+    };
+    let cr_at = |i: Option<usize>| {
+        let Some(mut i) = i else { return !has_bare_lf(&buf[..head_len]) };
+        while matches!(buf.get(i), Some(b' ' | b'\t')) {
+            i += 1; // whitespace httparse trimmed off a value
+        }
+        buf.get(i) == Some(&b'\r')
+    };
+    // The request line ends after ` HTTP/1.x` (one space: httparse's strict default).
+    cr_at(offset(path.as_bytes()).map(|end| end + " HTTP/1.1".len()))
+        && headers.iter().all(|h| cr_at(offset(h.value)))
+        && buf[..head_len].ends_with(b"\r\n\r\n")
+}
+
+/// True if some LF in `head` is not preceded by CR (for response heads, which the client
+/// parses rarely enough to scan).
 pub(crate) fn has_bare_lf(head: &[u8]) -> bool {
-    head.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+    let lf = head.iter().filter(|&&b| b == b'\n').count();
+    let crlf = head.windows(2).filter(|w| w[0] == b'\r' && w[1] == b'\n').count();
+    lf != crlf
 }
 
 /// The request line did not carry `HTTP/1.0` or `HTTP/1.1`. Decides, from the line itself,
 /// between a higher HTTP/1 minor (served as HTTP/1.1: the head is parsed again with the
 /// version read as `HTTP/1.1`, the same length), another major (505), and a malformed line
 /// — a space inside the target, a lowercase or misshapen version — (400).
+#[cold]
+#[inline(never)]
 fn parse_other_version(
     buf: &[u8],
     limits: &HeadLimits,
@@ -312,6 +344,8 @@ fn parse_other_version(
 }
 
 /// The target's form must fit the method (RFC 9112 §3.2).
+#[cold]
+#[inline(never)]
 fn check_target_form(method: &Method, target: &str, uri: &Uri) -> Result<(), HeadError> {
     if *method == Method::CONNECT {
         return Err(if uri.scheme().is_none() && uri.authority().is_some() && uri.path().is_empty() {
@@ -572,6 +606,39 @@ fn valid_authority(host: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_lfs_are_refused_at_every_line_end() {
+        let limits = HeadLimits::default();
+        for ok in [
+            &b"GET / HTTP/1.1\r\nhost: x\r\nx-a: 1  \r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nhost: x\r\nx-a:\r\nx-b: \r\n\r\n",
+        ] {
+            let parsed = parse_request_head(ok, &limits);
+            assert!(matches!(parsed, Ok(Some(_))), "{parsed:?}");
+        }
+        for bad in [
+            &b"GET / HTTP/1.1\nhost: x\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nhost: x\n\r\n",
+            b"GET / HTTP/1.1\r\nhost: x\r\nx-a: 1 \nx-b: 2\r\n\r\n",
+            b"GET / HTTP/1.1\r\nhost: x\r\n\n",
+            b"GET / HTTP/1.1\nhost: x\n\n",
+            b"GET / HTTP/1.1\r\nhost: x\r\nx-a:\nx-b: 2\r\n\r\n",
+        ] {
+            let e = parse_request_head(bad, &limits).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn bare_lfs_are_found_anywhere() {
+        assert!(!has_bare_lf(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
+        for bad in [&b"\n"[..], b"GET / HTTP/1.1\n", b"a\r\nb\n\r\n", b"\r\r\n\n", b"x\n\r\n"] {
+            assert!(has_bare_lf(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(!has_bare_lf(b""));
+        assert!(!has_bare_lf(b"\r"), "a lone CR is not a bare LF (httparse refuses it)");
+    }
 
     fn parse(raw: &str) -> Result<Option<(RequestHead, usize)>, HeadError> {
         parse_request_head(raw.as_bytes(), &HeadLimits::default())

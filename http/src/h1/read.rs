@@ -222,7 +222,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// received data exactly as it was.
     async fn fill(&mut self) -> Result<usize, HeadError> {
         if self.buf.is_empty() {
-            return self.first_fill().await;
+            return std::future::poll_fn(|cx| self.poll_first_fill(cx)).await;
         }
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.end, 0);
@@ -244,23 +244,22 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
         .await
     }
 
-    /// The first read of a connection, into a small buffer on the stack: the read buffer is
-    /// allocated only when bytes have arrived, so a connection that never speaks holds none.
-    async fn first_fill(&mut self) -> Result<usize, HeadError> {
+    /// The first read of a connection, into a small buffer on the stack of this poll (not
+    /// of a future, which every later read would carry): the read buffer is allocated only
+    /// when bytes have arrived, so a connection that never speaks holds none.
+    fn poll_first_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, HeadError>> {
         let mut first = [0u8; FIRST_READ];
-        let n = std::future::poll_fn(|cx| {
-            let mut rb = ReadBuf::new(&mut first);
-            let polled = Pin::new(&mut self.io).poll_read(cx, &mut rb);
-            let n = rb.filled().len();
-            polled.map(|r| r.map(|()| n).map_err(read_failed))
-        })
-        .await?;
+        let mut rb = ReadBuf::new(&mut first);
+        if let Err(e) = std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb)) {
+            return Poll::Ready(Err(read_failed(e)));
+        }
+        let n = rb.filled().len();
         if n > 0 {
             self.buf = vec![0; READ_CHUNK];
             self.buf[..n].copy_from_slice(&first[..n]);
             (self.pos, self.end) = (0, n);
         }
-        Ok(n)
+        Poll::Ready(Ok(n))
     }
 
     async fn fill_body(&mut self) -> Result<(), HeadError> {
