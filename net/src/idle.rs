@@ -99,6 +99,11 @@ impl IdleConnections {
         }
     }
 
+    /// Forgets the slots of connections that ended (their memory is held until then).
+    pub fn prune(&self) {
+        lock(&self.slots).retain(|s| s.strong_count() > 0);
+    }
+
     /// How many connections are idle now.
     pub fn len(&self) -> usize {
         lock(&self.slots)

@@ -23,9 +23,10 @@ use std::time::Duration;
 /// just then finishes its request first).
 pub const RECLAIM_WAIT: Duration = Duration::from_millis(500);
 
-/// Connections open at once from which a drop is worth giving memory back for: when the
-/// count falls to a quarter of a peak at least this high, the allocator is trimmed
-/// (`kiln_runtime::runtime::trim_allocator`, on the blocking pool).
+/// Connections open at once from which a drop is worth giving memory back for: once the
+/// count has reached this, the allocator is trimmed each time it falls to a quarter of its
+/// last peak, until fewer than 16 are open (`kiln_runtime::runtime::trim_allocator`, on the
+/// blocking pool).
 pub const TRIM_AFTER_PEAK: usize = 1024;
 
 /// Limits of [`serve_connections`].
@@ -70,6 +71,7 @@ where
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let idle = IdleConnections::new();
     let mut peak = 0; // most connections open at once since the last trim
+    let mut storm = false; // a peak of TRIM_AFTER_PEAK was reached and has not yet subsided
     let mut signal = Shutdown::new();
     let mut tasks = JoinSet::new();
     let mut summary = AcceptSummary::default();
@@ -79,9 +81,13 @@ where
             biased;
             () = &mut shutdown => break,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {
-                // A storm subsided: the memory its connections used goes back to the system.
-                if peak >= TRIM_AFTER_PEAK && tasks.len() <= peak / 4 {
+                // A storm subsiding: the memory its connections used goes back to the system,
+                // at every fall to a quarter, until it is over.
+                storm |= peak >= TRIM_AFTER_PEAK;
+                if storm && tasks.len() <= peak / 4 {
                     peak = tasks.len();
+                    storm = peak >= 16;
+                    idle.prune(); // ended connections' slots, scattered over the heap, go first
                     kiln_runtime::task::spawn_blocking(kiln_runtime::runtime::trim_allocator);
                 }
             }
