@@ -151,3 +151,31 @@ fn a_body_trickling_below_the_minimum_rate_is_cut_off_with_408() {
         });
     }
 }
+
+#[test]
+fn the_handler_timeout_fires_around_a_handler_that_spends_the_whole_budget() {
+    for rt in runtimes() {
+        rt.block_on(async {
+            // A handler that never waits: each turn receives what the last one sent.
+            let hog = Router::new().route(
+                "/hog",
+                get(|| async {
+                    let (tx, mut rx) = kiln_runtime::sync::mpsc::unbounded_channel();
+                    tx.send(()).unwrap();
+                    loop {
+                        rx.recv().await;
+                        tx.send(()).unwrap();
+                    }
+                    #[allow(unreachable_code)]
+                    "never"
+                }),
+            );
+            let server = start(hog.layer(TimeoutLayer::new(Duration::from_millis(100))), patient()).await;
+            let mut s = TcpStream::connect(server.addr).await.unwrap();
+            s.write_all(b"GET /hog HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+            let response = answer_before_body(&mut s).await;
+            assert!(response.starts_with("HTTP/1.1 503 "), "{response}");
+            server.shutdown().await;
+        });
+    }
+}

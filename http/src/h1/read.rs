@@ -392,3 +392,28 @@ pub(crate) fn timeout() -> HeadError {
 fn too_large(limits: &ReadLimits) -> HeadError {
     HeadError::too_large(limits.max_body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_net::io::{duplex, AsyncWriteExt};
+
+    #[test]
+    fn no_buffer_until_bytes_arrive_and_a_grown_one_shrinks_back() {
+        let rt = kiln_runtime::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let (mut client, server) = duplex(128 * 1024);
+            let mut r = RequestReader::new(server, ReadLimits::default());
+            assert_eq!(r.buf.capacity(), 0, "nothing allocated before a byte arrives");
+            let big = format!("GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(40_000));
+            client.write_all(big.as_bytes()).await.unwrap();
+            let head = r.next_head().await.unwrap().expect("a head");
+            assert_eq!(head.headers["x-big"].len(), 40_000);
+            assert!(r.buf.len() > READ_CHUNK, "grew for the large head");
+            r.shrink_idle();
+            assert_eq!((r.buf.len(), r.buf.capacity()), (READ_CHUNK, READ_CHUNK));
+            client.write_all(b"GET /next HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+            assert_eq!(r.next_head().await.unwrap().expect("a head").uri, "/next", "still reads");
+        });
+    }
+}
