@@ -403,7 +403,7 @@ fn a_login_flood_is_answered_503_at_once_when_hashing_is_saturated() {
         // One hashing thread, nothing queued, and a cost that keeps it busy for a while.
         (c.auth.bcrypt_cost, c.auth.bcrypt_threads, c.auth.bcrypt_queue) = (12, 1, 0);
         let s = start_with(c).await;
-        let logins: Vec<_> = (0..6u8)
+        let logins: Vec<_> = (0..12u8)
             .map(|i| {
                 let addr = s.addr;
                 kiln_runtime::spawn(async move {
@@ -425,7 +425,7 @@ fn a_login_flood_is_answered_503_at_once_when_hashing_is_saturated() {
                 other => panic!("{other}: {body}"),
             }
         }
-        assert!(busy >= 1, "six logins at once against one busy thread: some are refused");
+        assert!(busy >= 1, "twelve logins at once against one busy thread: some are refused");
         s.stop().await;
     });
 }

@@ -118,7 +118,7 @@ fn silent_connections_make_room_first_then_the_longest_idle() {
 fn a_silent_connection_is_closed_after_the_first_byte_timeout_and_keep_alive_is_longer() {
     for rt in runtimes() {
         rt.block_on(async {
-            let cfg = ServerConfig { first_byte_timeout: Duration::from_millis(200), ..config(10) };
+            let cfg = ServerConfig { first_byte_timeout: Duration::from_millis(500), ..config(10) };
             let (server, _) = start_with(cfg).await;
             let mut silent = TcpStream::connect(server.addr).await.unwrap();
             let mut talking = TcpStream::connect(server.addr).await.unwrap();

@@ -99,6 +99,11 @@ pub(crate) async fn serve<S: Service>(
             if served_one {
                 last_request = Instant::now(); // idle from now
                 idle_limit = config.keep_alive;
+                // The timer still stands at the first-byte deadline after the first request;
+                // a keep-alive period ending sooner must not wait for it.
+                if idle.deadline() > last_request + idle_limit {
+                    std::pin::Pin::new(&mut idle).reset(last_request + idle_limit);
+                }
             }
             idle_place.enter(if served_one { Stage::BetweenRequests } else { Stage::NeverSpoke });
             let mut next = std::pin::pin!(r.next_head());
@@ -106,6 +111,8 @@ pub(crate) async fn serve<S: Service>(
                 kiln_runtime::select! {
                     biased;
                     () = &mut stopped => break 'connection,
+                    // A request that has arrived is served, even if a timer is due too.
+                    head = &mut next => break head,
                     () = idle_place.reclaimed() => break 'connection, // room for a new client
                     () = &mut idle => {
                         let deadline = last_request + idle_limit;
@@ -114,7 +121,6 @@ pub(crate) async fn serve<S: Service>(
                         }
                         std::pin::Pin::new(&mut idle).reset(deadline);
                     },
-                    head = &mut next => break head,
                 }
             };
             idle_place.leave();
