@@ -9,8 +9,9 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 kiln: the Kiln service (auth, the book library, loans) on SQLite
 
-usage: kiln [options]
-       kiln admin promote <email> [--db PATH]   make a user an admin
+usage: kiln [options]                       (cargo run --release -- [options])
+       kiln admin promote <email> [--db PATH]   make a user an admin (the first account to
+                                                sign up is one already)
 
 options (flag / environment variable, default):
   --addr ADDR              KILN_ADDR          127.0.0.1:8080
