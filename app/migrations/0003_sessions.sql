@@ -1,4 +1,4 @@
--- Sessions that really end (security review, issue 15).
+-- Sessions that really end, and user ids that are never reused.
 --
 -- 1. User ids are never reused. A plain INTEGER PRIMARY KEY hands the highest id out again
 --    after that user is deleted, so anything still naming the old id (an access token, a log

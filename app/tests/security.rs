@@ -1,4 +1,4 @@
-//! The service attacked as issue 15 attacked it, on a real server over a real SQLite file:
+//! The service attacked as an attacker would, on a real server over a real SQLite file:
 //! account takeover through a reused id, tokens that outlive their session, concurrent
 //! password guesses, throttling turned against the owner, account enumeration, long
 //! passwords and old password hashes, Unicode spellings of one email, one ISBN in two forms, paging arithmetic,

@@ -130,11 +130,6 @@ pub struct Idle {
 }
 
 impl Idle {
-    /// A handle that belongs to no accept loop: never reclaimed.
-    pub fn detached() -> Idle {
-        IdleConnections::new().handle()
-    }
-
     /// Marks the connection idle at `stage`: since it was accepted for
     /// [`Stage::NeverSpoke`], from now for [`Stage::BetweenRequests`].
     pub fn enter(&mut self, stage: Stage) {

@@ -27,6 +27,7 @@
 
 use super::ended::{EndReason, EndedSessions};
 use super::identity::{check_display_name, check_email, normalize_email};
+use super::throttle::Attempt;
 use super::{password, tokens};
 use crate::clock::unix_now;
 use crate::db::CachedStatements;
@@ -118,10 +119,7 @@ pub async fn signup(
 pub async fn login(state: &AppState, email: &str, pw: &str, client: IpAddr) -> Result<TokenPair, AppError> {
     too_long("password", pw)?;
     let email = normalize_email(email);
-    let attempt = state
-        .throttle
-        .begin(&email, client, Instant::now())
-        .map_err(|wait| AppError::Throttled { retry_after: wait.as_secs_f64().ceil() as u64 })?;
+    let attempt = begin_attempt(state, &email, client)?;
     let user: Option<(i64, String)> = state
         .pool
         .read(move |c| {
@@ -132,10 +130,8 @@ pub async fn login(state: &AppState, email: &str, pw: &str, client: IpAddr) -> R
             .map_err(AppError::from)
         })
         .await?;
-    let (id, hash) = match &user {
-        Some((id, hash)) => (Some(*id), Some(hash.clone())),
-        None => (None, None),
-    };
+    let (id, hash) = user.unzip();
+    let legacy = hash.as_deref().is_some_and(password::is_legacy);
     let ok = match state.hasher.verify(pw.to_owned(), hash).await {
         Ok(ok) => ok,
         Err(e) => {
@@ -147,7 +143,7 @@ pub async fn login(state: &AppState, email: &str, pw: &str, client: IpAddr) -> R
         return Err(AppError::BadCredentials); // the attempt stays counted
     };
     state.throttle.succeeded(attempt);
-    if user.as_ref().is_some_and(|(_, hash)| password::is_legacy(hash)) {
+    if legacy {
         upgrade_hash(state, id, pw).await;
     }
     let now = unix_now();
@@ -188,6 +184,14 @@ async fn upgrade_hash(state: &AppState, user: i64, pw: &str) {
         Ok(_) => tracing::info!(user, "password hash upgraded to the current scheme"),
         Err(e) => tracing::warn!(user, error = %e, "password hash not upgraded; the next login tries again"),
     }
+}
+
+/// Counts a password attempt for `key` from `client` (`throttle.rs`), or answers 429.
+fn begin_attempt(state: &AppState, key: &str, client: IpAddr) -> Result<Attempt, AppError> {
+    state
+        .throttle
+        .begin(key, client, Instant::now())
+        .map_err(|wait| AppError::Throttled { retry_after: wait.as_secs_f64().ceil() as u64 })
 }
 
 /// 422 for a password no account can have: it is not even hashed.
@@ -386,10 +390,7 @@ pub async fn reauthenticate(
     client: IpAddr,
 ) -> Result<(), AppError> {
     too_long(field, pw)?;
-    let attempt = state
-        .throttle
-        .begin(&format!("#{user}"), client, Instant::now())
-        .map_err(|wait| AppError::Throttled { retry_after: wait.as_secs_f64().ceil() as u64 })?;
+    let attempt = begin_attempt(state, &format!("#{user}"), client)?;
     let hash: Option<String> = state
         .pool
         .read(move |c| {

@@ -141,35 +141,31 @@ impl LoginThrottle {
     pub fn succeeded(&self, attempt: Attempt) {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         records.remove(&attempt.pair);
-        if let Some(r) = records.get_mut(&attempt.address) {
-            r.failures = r.failures.saturating_sub(1);
-            if r.failures < self.config.free_failures_per_address {
-                r.until = None;
-            }
-        }
+        give_back(&mut records, &attempt.address, self.config.free_failures_per_address);
     }
 
     /// The attempt's password was never checked (the hasher was busy, say): its counts are
     /// given back, as if it had not been made.
     pub fn undo(&self, attempt: Attempt) {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        for (key, free) in [
-            (&attempt.pair, self.config.free_failures),
-            (&attempt.address, self.config.free_failures_per_address),
-        ] {
-            if let Some(r) = records.get_mut(key) {
-                r.failures = r.failures.saturating_sub(1);
-                if r.failures < free {
-                    r.until = None;
-                }
-            }
-        }
+        give_back(&mut records, &attempt.pair, self.config.free_failures);
+        give_back(&mut records, &attempt.address, self.config.free_failures_per_address);
     }
 
     /// `base · 2^excess`, capped.
     fn delay(&self, excess: u32) -> Duration {
         let factor = 1u32.checked_shl(excess.min(31)).unwrap_or(u32::MAX);
         self.config.base_delay.saturating_mul(factor).min(self.config.max_delay)
+    }
+}
+
+/// Takes one failure off `key`'s count; below `free` it delays nobody any more.
+fn give_back(records: &mut HashMap<Key, Record>, key: &Key, free: u32) {
+    if let Some(r) = records.get_mut(key) {
+        r.failures = r.failures.saturating_sub(1);
+        if r.failures < free {
+            r.until = None;
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! `AuthUser`: the extractor a protected handler takes. It reads `Authorization: Bearer …`,
 //! verifies the access token (see `jwt.rs`), checks that the token's session has not ended
-//! (`ended.rs`: a hash lookup, no database trip) and yields the user and session — or
+//! (`ended.rs`: a hash lookup, no database trip) and yields the user — or
 //! answers 401 with `WWW-Authenticate: Bearer` (no token) or `Bearer error="invalid_token"`
 //! (any bad token, or one whose session ended), and the handler never runs.
 //!
@@ -17,12 +17,10 @@ use kiln_http::http::header::AUTHORIZATION;
 use kiln_http::http::request::Parts;
 
 /// The authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthUser {
     /// The user's id.
     pub id: i64,
-    /// The session the token belongs to.
-    pub session: String,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -45,7 +43,7 @@ impl FromRequestParts<AppState> for AuthUser {
             return Err(AppError::InvalidToken);
         }
         let id = claims.sub.parse().map_err(|_| AppError::InvalidToken)?;
-        Ok(AuthUser { id, session: claims.sid })
+        Ok(AuthUser { id })
     }
 }
 
@@ -59,14 +57,6 @@ pub enum Role {
 }
 
 impl Role {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Member => "member",
-            Role::Admin => "admin",
-        }
-    }
-
     /// The role stored as `name` (the table's CHECK allows only these two).
     pub fn from_stored(name: &str) -> Role {
         if name == "admin" {
