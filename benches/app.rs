@@ -51,15 +51,18 @@ fn start() -> Servers {
     baseline::seed(&axum_db, BCRYPT_COST, BOOKS);
     let kiln_rt = kiln::runtime::Builder::new_multi_thread().worker_threads(workers()).build().unwrap();
     let kiln = kiln_rt.block_on(async {
-        let mut config =
-            kiln_app::config::Config { db: kiln_db, jwt_secret: Some(SECRET.to_vec()), ..Default::default() };
+        let mut config = kiln::app::config::Config {
+            db: kiln_db,
+            jwt_secret: Some(SECRET.to_vec()),
+            ..Default::default()
+        };
         config.auth.bcrypt_cost = BCRYPT_COST;
         config.auth.rate_burst = u32::MAX / 2; // the bench logs in far faster than a person
         config.auth.rate_per_sec = 1_000_000;
-        let app = kiln_app::build(config).await.unwrap();
+        let app = kiln::app::build(config).await.unwrap();
         let listener = kiln::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        kiln::spawn(kiln_app::serve(app, listener, std::future::pending()));
+        kiln::spawn(kiln::app::serve(app, listener, std::future::pending()));
         addr
     });
     let tokio_rt =

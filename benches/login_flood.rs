@@ -47,13 +47,16 @@ fn main() {
     baseline::seed(&axum_db, BCRYPT_COST, BOOKS);
     let kiln_rt = kiln::runtime::Builder::new_multi_thread().build().unwrap();
     let kiln_addr = kiln_rt.block_on(async {
-        let mut config =
-            kiln_app::config::Config { db: kiln_db, jwt_secret: Some(SECRET.to_vec()), ..Default::default() };
+        let mut config = kiln::app::config::Config {
+            db: kiln_db,
+            jwt_secret: Some(SECRET.to_vec()),
+            ..Default::default()
+        };
         config.auth.bcrypt_cost = BCRYPT_COST;
-        let app = kiln_app::build(config).await.unwrap();
+        let app = kiln::app::build(config).await.unwrap();
         let listener = kiln::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        kiln::spawn(kiln_app::serve(app, listener, std::future::pending()));
+        kiln::spawn(kiln::app::serve(app, listener, std::future::pending()));
         addr
     });
     let tokio_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();

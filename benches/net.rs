@@ -12,7 +12,7 @@
 //! - `tcp_accept_x100`: connect and close 100 connections (the server accepts and drops).
 //! - `udp_echo_64B_x100`: 100 datagram round trips.
 //! - `chat_fanout_1x100_x1000`: one sender, 100 receivers, 1000 messages through the chat
-//!   server (Kiln's `kiln::chat`, and the equivalent Tokio server in `net/tokio_chat.rs`).
+//!   server (Kiln's `kiln::app::chat`, and the equivalent Tokio server in `net/tokio_chat.rs`).
 //!
 //! Run: `cargo bench --bench net`; `scripts/bench-repeat net 3` for the table in BENCHMARKS.md.
 
@@ -262,7 +262,7 @@ const MESSAGES: usize = 1000;
 fn start_chat(rt: &ServerRt, db: &std::path::Path) -> SocketAddr {
     match rt {
         ServerRt::Kiln(rt) => rt.block_on(async {
-            let config = kiln::chat::ChatConfig {
+            let config = kiln::app::chat::ChatConfig {
                 addr: "127.0.0.1:0".into(),
                 db: db.to_owned(),
                 require_auth: false,
@@ -270,9 +270,9 @@ fn start_chat(rt: &ServerRt, db: &std::path::Path) -> SocketAddr {
                 max_clients: 1000,
                 client_queue: 2048,
                 max_missed: u64::MAX,
-                ..kiln::chat::ChatConfig::default()
+                ..kiln::app::chat::ChatConfig::default()
             };
-            let server = kiln::chat::ChatServer::bind(config).await.unwrap();
+            let server = kiln::app::chat::ChatServer::bind(config).await.unwrap();
             let addr = server.local_addr().unwrap();
             kiln::spawn(server.run(std::future::pending()));
             addr

@@ -12,7 +12,7 @@
 #[path = "support/args.rs"]
 mod args;
 
-use kiln::chat::{ChatConfig, ChatServer};
+use kiln::app::chat::{ChatConfig, ChatServer};
 use std::path::PathBuf;
 use std::time::Duration;
 

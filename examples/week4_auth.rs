@@ -13,13 +13,13 @@
 #[path = "support/args.rs"]
 mod args;
 
-use kiln_app::config::Config;
+use kiln::app::config::Config;
 
 const USAGE: &str = "usage: week4_auth [--port N] [--db PATH]";
 
 #[kiln::main]
 async fn main() {
-    kiln_app::init_logging(); // structured logs on stderr; RUST_LOG=debug for more
+    kiln::app::init_logging(); // structured logs on stderr; RUST_LOG=debug for more
     let args = args::Args::parse(USAGE, &["--port", "--db"], &[]);
     let port: u16 = args.get("--port", 3004);
     let mut config = Config { db: args.get("--db", "week4.db".to_owned()).into(), ..Config::default() };
@@ -27,7 +27,7 @@ async fn main() {
     config.auth.bcrypt_cost = 10;
     config.auth.access_ttl_secs = 120;
     config.auth.rate_burst = 100;
-    let app = kiln_app::build(config).await.unwrap_or_else(|e| args.fail(&e));
+    let app = kiln::app::build(config).await.unwrap_or_else(|e| args.fail(&e));
     let listener = kiln::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap_or_else(|e| args.fail(&format!("cannot listen on port {port}: {e}")));
@@ -36,7 +36,7 @@ async fn main() {
     println!("week4_auth: start with: curl -s -X POST http://{addr}/auth/signup -H 'content-type: application/json' \\");
     println!("              -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse\",\"display_name\":\"Ada\"}}'");
     println!("week4_auth: the whole walkthrough is in docs/week4.md; Ctrl+C to stop");
-    let summary = kiln_app::serve(app, listener, async {
+    let summary = kiln::app::serve(app, listener, async {
         if let Err(e) = kiln::shutdown::terminate_signal().await {
             tracing::error!(error = %e, "cannot listen for signals");
             std::future::pending::<()>().await;

@@ -1,14 +1,22 @@
 //! Kiln: an async backend stack built from the executor up, measured against Tokio.
 //!
 //! This crate is the facade: it re-exports the layers so that code written for Tokio ports by
-//! changing the crate path. Each layer is also usable on its own.
+//! changing the crate path. Each layer is also usable on its own, and each is a feature of
+//! this crate that brings the layers below it:
 //!
-//! | layer | crate | what it holds |
-//! |---|---|---|
-//! | runtime | `kiln-runtime` | executor, reactor, timers, tasks, signals |
-//! | net | `kiln-net` | TCP/UDP/Unix sockets, async IO traits, framing, echo and chat servers |
-//! | http | `kiln-http` | HTTP/1.1 parsing, server, router, extractors, middleware, client |
-//! | app | `kiln-app` | the service (in progress): config, SQLite pool, auth; the `kiln` binary |
+//! | layer | feature | crate | what it holds |
+//! |---|---|---|---|
+//! | runtime | (always) | `kiln-runtime` | executor, reactor, timers, tasks, sync, signals |
+//! | net | `net` | `kiln-net` | TCP/UDP/Unix sockets, async IO traits, framing, accept loop, echo server |
+//! | http | `http` | `kiln-http` | HTTP/1.1 parsing, server, router, extractors, middleware, client |
+//! | app | `app` (default) | `kiln-app` | the service (auth, books, loans) and the week-2 chat; the `kiln` binary |
+//!
+//! The default is everything, so `cargo run --release` starts the service. A program that
+//! only needs the stack leaves SQLite and bcrypt out:
+//!
+//! ```toml
+//! kiln = { version = "0.1", default-features = false, features = ["http"] }
+//! ```
 //!
 //! ```
 //! #[kiln::main(flavor = "current_thread")]
@@ -24,10 +32,17 @@ pub use kiln_runtime::{join, main, pin, runtime, select, signal, spawn, sync, ta
 /// Reactor registration for IO sources (what `kiln::net` builds on).
 pub use kiln_runtime::io as reactor;
 
-pub use kiln_net::{chat, echo, frame, io, net, shutdown};
+#[cfg(feature = "net")]
+pub use kiln_net::{echo, frame, io, net, shutdown};
 
 /// HTTP/1.1: [`http::Server`], [`http::Router`], [`http::extract`], [`http::middleware`], [`http::Client`], the wire format in [`http::h1`].
+#[cfg(feature = "http")]
 pub use kiln_http as http;
+
+/// The applications: the service (configuration, storage, auth, the library's routes) and the
+/// week-2 chat server.
+#[cfg(feature = "app")]
+pub use kiln_app as app;
 
 #[doc(hidden)]
 pub use kiln_runtime::__private;

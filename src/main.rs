@@ -1,5 +1,5 @@
-//! `cargo run --release`: the Kiln service (see `kiln_app::main` and `--help`).
+//! `cargo run --release`: the Kiln service (see `kiln::app::main` and `--help`).
 
 fn main() -> std::process::ExitCode {
-    kiln_app::main()
+    kiln::app::main()
 }

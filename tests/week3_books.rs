@@ -11,6 +11,7 @@ mod store;
 use kiln::http::http::header::{self, CONTENT_TYPE, LOCATION};
 use kiln::http::http::{Method, Request, Response, StatusCode};
 use kiln::http::{Body, Client, Server};
+use kiln_test_support::rt;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -56,10 +57,6 @@ impl Api {
         let (s, _, v) = self.call(Method::GET, path, None).await;
         (s, v)
     }
-}
-
-fn rt() -> kiln::runtime::Runtime {
-    kiln::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap()
 }
 
 #[test]

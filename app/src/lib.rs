@@ -1,4 +1,5 @@
-//! Kiln's service (week 4 onward): users with JWT auth on SQLite, on `kiln-http`.
+//! Kiln's applications: the service (week 4 onward: users with JWT auth, books and loans on
+//! SQLite, on `kiln-http`) and the week-2 chat server ([`chat`], on `kiln-net`).
 //!
 //! `cargo run --release` (the root package's binary) calls [`main`]: it parses the
 //! configuration, opens the database (migrating it), loads or creates the token secret,
@@ -19,10 +20,12 @@
 //!
 //! - `library/` — books and loans on SQLite; the field rules week 3's example shares.
 //! - `openapi.rs` — the OpenAPI 3.1 document at `/openapi.json`.
+//! - `chat/` — the week-2 chat server: rooms, accounts and persistent history over TCP.
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -3,11 +3,8 @@
 //! mid-query does not lose a connection.
 
 use kiln_app::db::{DbError, Pool, PoolConfig};
+use kiln_test_support::rt;
 use std::time::Duration;
-
-fn rt() -> kiln_runtime::runtime::Runtime {
-    kiln_runtime::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap()
-}
 
 async fn pool(dir: &tempfile::TempDir) -> Pool {
     let p = Pool::open(dir.path().join("p.db"), PoolConfig { readers: 2, ..PoolConfig::default() })

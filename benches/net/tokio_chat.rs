@@ -1,4 +1,4 @@
-//! The Tokio counterpart of `kiln::chat` for the fan-out benchmark: the same architecture
+//! The Tokio counterpart of `kiln::app::chat` for the fan-out benchmark: the same architecture
 //! (a hub under a mutex, a bounded outbox and a writer task per client, fan-out with
 //! `try_send`, lines of at most 1 KiB, history batched into SQLite on the blocking pool), the
 //! same line format, written against Tokio. Accounts are off in both servers.

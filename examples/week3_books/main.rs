@@ -24,7 +24,7 @@ const USAGE: &str =
 
 #[kiln::main]
 async fn main() {
-    kiln_app::init_logging(); // structured logs on stderr; RUST_LOG=debug for more
+    kiln::app::init_logging(); // structured logs on stderr; RUST_LOG=debug for more
     let args = args::Args::parse(
         USAGE,
         &["--port", "--cors-origin", "--rate", "--burst", "--timeout-ms"],

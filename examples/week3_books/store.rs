@@ -21,8 +21,8 @@ pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
 
 // The field rules are the service's (week 4 keeps them), so there is one copy of them.
-pub use kiln_app::error::FieldError;
-use kiln_app::library::validate::{check_isbn, check_text, check_year, MAX_AUTHOR, MAX_TITLE};
+pub use kiln::app::error::FieldError;
+use kiln::app::library::validate::{check_isbn, check_text, check_year, MAX_AUTHOR, MAX_TITLE};
 
 /// A stored book.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use kiln_http::http::{Request, Response, StatusCode};
 use kiln_http::{Body, Client, Server};
 use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
 use kiln_net::net::TcpListener;
+use kiln_test_support::rt;
 use std::time::Duration;
 
 async fn app(req: Request<Body>) -> Response<Body> {
@@ -16,10 +17,6 @@ async fn app(req: Request<Body>) -> Response<Body> {
         "/close" => Response::builder().header("connection", "close").body(Body::from("bye")).unwrap(),
         p => Response::new(Body::from(format!("hello {p}"))),
     }
-}
-
-fn rt() -> kiln_runtime::runtime::Runtime {
-    kiln_runtime::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap()
 }
 
 #[test]

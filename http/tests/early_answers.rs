@@ -16,8 +16,8 @@ use kiln_net::io::AsyncWriteExt;
 use kiln_net::net::TcpStream;
 use std::time::Duration;
 
-mod common;
-use common::{read_response, read_until_close, runtimes, start};
+use kiln_test_support::http::{read_response, read_until_close, start};
+use kiln_test_support::runtimes;
 
 /// Body reads never time out by their pause limit in these servers: only what is tested can
 /// end them.
@@ -43,7 +43,7 @@ async fn answer_before_body(s: &mut TcpStream) -> String {
 
 #[test]
 fn a_refusal_is_written_before_the_body_and_the_connection_survives() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start(app(), patient()).await;
             for (path, status) in [("/guarded", "401"), ("/get-only", "405"), ("/nowhere", "404")] {
@@ -66,7 +66,7 @@ fn a_refusal_is_written_before_the_body_and_the_connection_survives() {
 
 #[test]
 fn a_client_that_never_sends_the_announced_body_loses_the_connection_after_its_answer() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start(app(), patient()).await;
             let mut s = TcpStream::connect(server.addr).await.unwrap();
@@ -81,7 +81,7 @@ fn a_client_that_never_sends_the_announced_body_loses_the_connection_after_its_a
 
 #[test]
 fn an_oversized_declared_body_is_refused_at_once() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start(app(), patient()).await;
             let mut s = TcpStream::connect(server.addr).await.unwrap();
@@ -97,7 +97,7 @@ fn an_oversized_declared_body_is_refused_at_once() {
 
 #[test]
 fn the_handler_timeout_answers_while_the_body_still_trickles() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let app = app().layer(TimeoutLayer::new(Duration::from_millis(200)));
             let server = start(app, patient()).await;
@@ -118,7 +118,7 @@ fn the_handler_timeout_answers_while_the_body_still_trickles() {
 
 #[test]
 fn a_body_trickling_below_the_minimum_rate_is_cut_off_with_408() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             // A pause limit the trickle never reaches, and a whole-body deadline of 1 s plus
             // 1 s per KiB received.
@@ -154,7 +154,7 @@ fn a_body_trickling_below_the_minimum_rate_is_cut_off_with_408() {
 
 #[test]
 fn the_handler_timeout_fires_around_a_handler_that_spends_the_whole_budget() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             // A handler that never waits: each turn receives what the last one sent.
             let hog = Router::new().route(

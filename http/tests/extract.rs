@@ -15,8 +15,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-mod common;
-
 fn rt() -> kiln_runtime::runtime::Runtime {
     kiln_runtime::runtime::Builder::new_current_thread().build().unwrap()
 }
@@ -283,7 +281,7 @@ fn user_extractors_optional_extractors_and_extensions() {
 
 #[test]
 fn the_peer_address_and_headers_over_a_real_socket() {
-    for rt in common::runtimes() {
+    for (_, rt) in kiln_test_support::runtimes() {
         rt.block_on(async {
             let app: Router = Router::new().route(
                 "/whoami",
@@ -298,7 +296,7 @@ fn the_peer_address_and_headers_over_a_real_socket() {
                         .into_response()
                 }),
             );
-            let server = common::start(app, ServerConfig::default()).await;
+            let server = kiln_test_support::http::start(app, ServerConfig::default()).await;
             let req =
                 Request::get(server.url("/whoami")).header("x-agent", "test").body(Body::empty()).unwrap();
             let r = Client::new().send(req).await.unwrap();

@@ -11,8 +11,8 @@ use kiln_runtime::sync::Notify;
 use std::sync::Arc;
 use std::time::Duration;
 
-mod common;
-use common::{read_response, read_until_close, runtimes, start, Running};
+use kiln_test_support::http::{read_response, read_until_close, start, Running};
+use kiln_test_support::runtimes;
 
 /// `/hold` tells `held` it has started and answers once `release` is notified (a busy
 /// connection); any other path says hello.
@@ -53,7 +53,7 @@ async fn get(s: &mut TcpStream, path: &str) -> String {
 
 #[test]
 fn every_slot_busy_is_a_503_problem_with_retry_after() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let (server, hold) = start_with(config(1)).await;
             let mut busy = TcpStream::connect(server.addr).await.unwrap();
@@ -64,7 +64,8 @@ fn every_slot_busy_is_a_503_problem_with_retry_after() {
             assert!(refused.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{refused}");
             assert!(refused.contains("\r\nretry-after: 1\r\n"), "{refused}");
             assert!(refused.contains("\r\ncontent-type: application/problem+json\r\n"), "{refused}");
-            let body: serde_json::Value = serde_json::from_str(common::body_of(&refused)).unwrap();
+            let body: serde_json::Value =
+                serde_json::from_str(kiln_test_support::http::body_of(&refused)).unwrap();
             assert_eq!(body["status"], 503);
             hold.release.notify_one();
             assert!(read_response(&mut busy).await.ends_with("hello /hold"));
@@ -75,7 +76,7 @@ fn every_slot_busy_is_a_503_problem_with_retry_after() {
 
 #[test]
 fn at_the_limit_the_idle_connection_makes_room() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let (server, _) = start_with(config(1)).await;
             let mut old = TcpStream::connect(server.addr).await.unwrap();
@@ -91,7 +92,7 @@ fn at_the_limit_the_idle_connection_makes_room() {
 
 #[test]
 fn silent_connections_make_room_first_then_the_longest_idle() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let (server, _) = start_with(config(3)).await;
             let mut keep_alive = TcpStream::connect(server.addr).await.unwrap();
@@ -116,7 +117,7 @@ fn silent_connections_make_room_first_then_the_longest_idle() {
 
 #[test]
 fn a_silent_connection_is_closed_after_the_first_byte_timeout_and_keep_alive_is_longer() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let cfg = ServerConfig { first_byte_timeout: Duration::from_millis(500), ..config(10) };
             let (server, _) = start_with(cfg).await;
@@ -133,7 +134,7 @@ fn a_silent_connection_is_closed_after_the_first_byte_timeout_and_keep_alive_is_
 
 #[test]
 fn a_client_is_answered_while_hundreds_of_silent_connections_are_open() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let (server, _) = start_with(config(100)).await;
             let mut silent = Vec::new();

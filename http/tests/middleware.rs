@@ -13,8 +13,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-mod common;
-
 fn send<S: Service>(app: &S, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
     let rt = kiln_runtime::runtime::Builder::new_current_thread().build().unwrap();
     let response = rt.block_on(app.call(request));
@@ -158,11 +156,11 @@ fn cors_refuses_credentials_with_any_origin() {
 
 #[test]
 fn rate_limit_per_client_ip_with_429_retry_after_and_ratelimit_headers() {
-    for rt in common::runtimes() {
+    for (_, rt) in kiln_test_support::runtimes() {
         rt.block_on(async {
             // One request a minute, bursts of 2: the third request in a row is refused.
             let app = hello().layer(RateLimitLayer::new(Duration::from_secs(60), 2));
-            let server = common::start(app, ServerConfig::default()).await;
+            let server = kiln_test_support::http::start(app, ServerConfig::default()).await;
             let client = Client::new();
             let mut seen = Vec::new();
             for _ in 0..3 {
@@ -184,7 +182,7 @@ fn rate_limit_per_client_ip_with_429_retry_after_and_ratelimit_headers() {
 
 #[test]
 fn timeouts_answer_503_and_panics_answer_500_without_killing_the_server() {
-    for rt in common::runtimes() {
+    for (_, rt) in kiln_test_support::runtimes() {
         rt.block_on(async {
             let app = Router::new()
                 .route(
@@ -206,7 +204,7 @@ fn timeouts_answer_503_and_panics_answer_500_without_killing_the_server() {
                 .route("/", get(|| async { "fine" }))
                 .layer(TimeoutLayer::new(Duration::from_millis(50)))
                 .layer(CatchPanicLayer::new());
-            let server = common::start(app, ServerConfig::default()).await;
+            let server = kiln_test_support::http::start(app, ServerConfig::default()).await;
             let client = Client::new();
             let r = client.get(&server.url("/slow")).await.unwrap();
             assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -8,8 +8,8 @@ use kiln_http::{Body, Client, Router, ServerConfig};
 use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
 use kiln_net::net::{TcpListener, TcpStream};
 
-mod common;
-use common::{exchange_until_close, read_response, runtimes, start};
+use kiln_test_support::http::{exchange_until_close, read_response, start};
+use kiln_test_support::runtimes;
 
 fn app() -> Router {
     // Answers with the authority the request was for (absolute-form target, else Host).
@@ -27,7 +27,7 @@ async fn status_of(addr: std::net::SocketAddr, raw: &str) -> String {
 
 #[test]
 fn malformed_request_lines_are_400_and_other_majors_505() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start(app(), ServerConfig::default()).await;
             for (line, status) in [
@@ -51,7 +51,7 @@ fn malformed_request_lines_are_400_and_other_majors_505() {
 
 #[test]
 fn a_higher_http1_minor_is_served_as_http11() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start(app(), ServerConfig::default()).await;
             let mut s = TcpStream::connect(server.addr).await.unwrap();
@@ -68,7 +68,7 @@ fn a_higher_http1_minor_is_served_as_http11() {
 
 #[test]
 fn each_target_form_only_where_its_method_allows() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start(app(), ServerConfig::default()).await;
             // absolute-form: served, and its authority wins over Host…
@@ -114,7 +114,7 @@ fn each_target_form_only_where_its_method_allows() {
 
 #[test]
 fn a_bare_lf_in_a_request_head_is_400() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start(app(), ServerConfig::default()).await;
             for raw in [
@@ -131,7 +131,7 @@ fn a_bare_lf_in_a_request_head_is_400() {
 
 #[test]
 fn the_client_refuses_a_response_with_bare_lfs() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();

@@ -8,8 +8,8 @@ use kiln_http::{Body, ServerConfig};
 use kiln_net::io::AsyncWriteExt;
 use kiln_net::net::TcpStream;
 
-mod common;
-use common::{body_of, read_response, runtimes, start};
+use kiln_test_support::http::{body_of, read_response, start};
+use kiln_test_support::runtimes;
 
 /// Answers with the request's header names and the `x-pad` value, and sets a response header
 /// named after the path, which the next request must not see.
@@ -28,7 +28,7 @@ async fn app(req: Request<Body>) -> Response<Body> {
 
 #[test]
 fn a_recycled_header_map_carries_nothing_into_the_next_request() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start(app, ServerConfig::default()).await;
             let mut s = TcpStream::connect(server.addr).await.unwrap();
@@ -53,7 +53,7 @@ fn a_recycled_header_map_carries_nothing_into_the_next_request() {
 
 #[test]
 fn heads_of_every_size_class_arrive_intact() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start(app, ServerConfig::default()).await;
             let mut s = TcpStream::connect(server.addr).await.unwrap();

@@ -9,8 +9,8 @@ use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
 use kiln_net::net::TcpStream;
 use std::time::Duration;
 
-mod common;
-use common::{exchange_until_close, read_response, runtimes, start, Running};
+use kiln_test_support::http::{exchange_until_close, read_response, start, Running};
+use kiln_test_support::runtimes;
 
 /// Echoes the body for POST, says hello otherwise, sleeps on /slow.
 async fn app(req: Request<Body>) -> Response<Body> {
@@ -33,7 +33,7 @@ async fn start_app(config: ServerConfig) -> Running {
 
 #[test]
 fn keep_alive_pipelining_and_closing_rules() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start_app(ServerConfig::default()).await;
             // Three pipelined requests in one write: answered in order on one connection.
@@ -83,7 +83,7 @@ fn keep_alive_pipelining_and_closing_rules() {
 
 #[test]
 fn head_no_content_continue_and_half_close() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start_app(ServerConfig::default()).await;
             let head = exchange_until_close(
@@ -112,7 +112,7 @@ fn head_no_content_continue_and_half_close() {
             )
             .await
             .unwrap();
-            common::read_continue(&mut s).await;
+            kiln_test_support::http::read_continue(&mut s).await;
             s.write_all(b"hello").await.unwrap();
             assert!(read_response(&mut s).await.ends_with("hello"));
 
@@ -132,7 +132,7 @@ fn head_no_content_continue_and_half_close() {
 
 #[test]
 fn refused_requests_get_their_status_a_json_body_and_a_close() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let config = ServerConfig {
                 read_limits: ReadLimits {
@@ -185,7 +185,7 @@ fn refused_requests_get_their_status_a_json_body_and_a_close() {
 
 #[test]
 fn shutdown_closes_idle_connections_and_finishes_requests_in_flight() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server = start_app(ServerConfig::default()).await;
             let mut idle = TcpStream::connect(server.addr).await.unwrap();
@@ -210,7 +210,7 @@ fn shutdown_closes_idle_connections_and_finishes_requests_in_flight() {
 
 #[test]
 fn an_idle_keep_alive_connection_is_closed_and_a_busy_one_is_not() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let server =
                 start_app(ServerConfig { keep_alive: Duration::from_millis(300), ..ServerConfig::default() })
@@ -226,7 +226,7 @@ fn an_idle_keep_alive_connection_is_closed_and_a_busy_one_is_not() {
                 assert!(read_response(&mut s).await.ends_with(&format!("hello /n{i}")));
             }
             // Then silence: the server closes the connection without a response.
-            let rest = common::read_until_close(&mut s).await;
+            let rest = kiln_test_support::http::read_until_close(&mut s).await;
             assert!(rest.is_empty(), "{rest}");
             server.stop.send(()).unwrap();
             server.task.await.unwrap();

@@ -13,8 +13,8 @@ use kiln_runtime::sync::mpsc;
 use std::convert::Infallible;
 use std::time::Duration;
 
-mod common;
-use common::{body_of, read_chunk, read_head, read_response, read_until_close, runtimes, start};
+use kiln_test_support::http::{body_of, read_chunk, read_head, read_response, read_until_close, start};
+use kiln_test_support::runtimes;
 
 /// A stream from an mpsc receiver (what a handler streaming live data would use).
 fn channel_body(rx: mpsc::Receiver<&'static str>) -> Body {
@@ -35,7 +35,7 @@ impl futures_core::Stream for ReceiverStream {
 
 #[test]
 fn a_handler_reads_an_upload_while_it_arrives() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             // The handler reports each chunk it gets; the client sends the second chunk only
             // after the server has seen the first. A server that buffered whole bodies would
@@ -79,7 +79,7 @@ fn a_handler_reads_an_upload_while_it_arrives() {
 
 #[test]
 fn a_streamed_response_is_sent_chunk_by_chunk_as_it_is_produced() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let (producer, rx) = mpsc::channel::<&'static str>(4);
             let rx = std::sync::Arc::new(std::sync::Mutex::new(Some(rx)));
@@ -120,7 +120,7 @@ async fn streamed(length: Option<u64>) -> Response<Body> {
 
 #[test]
 fn streamed_bodies_on_http_1_0_and_with_a_known_or_wrong_length() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let app = Router::new()
                 .route("/unsized", get(|| streamed(None)))
@@ -132,13 +132,18 @@ fn streamed_bodies_on_http_1_0_and_with_a_known_or_wrong_length() {
             let r = read_response(&mut s).await;
             assert!(r.contains("content-length: 6\r\n") && body_of(&r) == "abcdef", "{r}");
             // HTTP/1.0 has no chunked coding: the body ends when the connection closes.
-            let r = common::exchange_until_close(server.addr, b"GET /unsized HTTP/1.0\r\n\r\n").await;
+            let r =
+                kiln_test_support::http::exchange_until_close(server.addr, b"GET /unsized HTTP/1.0\r\n\r\n")
+                    .await;
             assert!(r.starts_with("HTTP/1.0 200") && !r.contains("transfer-encoding"), "{r}");
             assert!(r.contains("connection: close") && body_of(&r) == "abcdef", "{r}");
             // A stream shorter than its announced length: the connection is cut, so the
             // client sees a truncated body rather than a wrong one.
-            let r =
-                common::exchange_until_close(server.addr, b"GET /lying HTTP/1.1\r\nHost: x\r\n\r\n").await;
+            let r = kiln_test_support::http::exchange_until_close(
+                server.addr,
+                b"GET /lying HTTP/1.1\r\nHost: x\r\n\r\n",
+            )
+            .await;
             assert!(r.contains("content-length: 10") && body_of(&r).len() < 10, "{r}");
             server.shutdown().await;
         });
@@ -147,7 +152,7 @@ fn streamed_bodies_on_http_1_0_and_with_a_known_or_wrong_length() {
 
 #[test]
 fn continue_is_sent_only_to_a_handler_that_reads_the_body() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let app = Router::new()
                 .route("/refuse", post(|| async { StatusCode::UNAUTHORIZED }))
@@ -171,7 +176,7 @@ fn continue_is_sent_only_to_a_handler_that_reads_the_body() {
             )
             .await
             .unwrap();
-            common::read_continue(&mut s).await;
+            kiln_test_support::http::read_continue(&mut s).await;
             s.write_all(b"hello").await.unwrap();
             assert_eq!(body_of(&read_response(&mut s).await), "read hello");
             server.shutdown().await;
@@ -181,7 +186,7 @@ fn continue_is_sent_only_to_a_handler_that_reads_the_body() {
 
 #[test]
 fn an_unread_body_is_drained_when_small_and_closes_the_connection_when_large() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let app = Router::new().route("/ignore", post(|| async { "ignored" }));
             let server = start(app, ServerConfig::default()).await;
@@ -220,7 +225,7 @@ fn an_unread_body_is_drained_when_small_and_closes_the_connection_when_large() {
 
 #[test]
 fn a_body_kept_past_the_response_closes_the_connection() {
-    for rt in runtimes() {
+    for (_, rt) in runtimes() {
         rt.block_on(async {
             let (keep_tx, mut keep_rx) = mpsc::channel::<Body>(1);
             let app = Router::new().route(

@@ -1,5 +1,5 @@
-//! Kiln's networking layer: sockets on Kiln's reactor, the async IO traits, framing, and the
-//! week-2 servers (echo and chat).
+//! Kiln's networking layer: sockets on Kiln's reactor, the async IO traits, framing, the
+//! accept loop servers share, and the week-2 echo server.
 //!
 //! The runtime (`kiln-runtime`) knows nothing of sockets: it offers `io::Registration`, "wake
 //! me when this file descriptor is ready". This crate turns that into `TcpStream`,
@@ -14,12 +14,13 @@
 //! - [`frame`] — line-delimited and length-delimited messages, with size limits.
 //! - [`server`] — the accept loop the servers share: limit, task per connection, graceful stop.
 //! - [`shutdown`] — the graceful-shutdown signal servers share with their connections.
+//! - [`idle`] — which connections sit idle, so a server at its limit can reclaim one.
 //! - [`echo`] — TCP and UDP echo servers (week 2).
-//! - [`chat`] — the multi-room chat server with accounts and persistent history (week 2).
+//!
+//! Applications live above this crate: the week-2 chat server is `kiln_app::chat`.
 
 #![forbid(unsafe_code)]
 
-pub mod chat;
 pub mod echo;
 pub mod frame;
 pub mod idle;

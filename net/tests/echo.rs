@@ -1,12 +1,10 @@
 //! The TCP echo server: many clients at once, the connection limit, graceful shutdown.
 
-mod common;
-
-use common::on_each;
 use kiln_net::echo::{serve_tcp, EchoConfig, EchoStats, SERVER_FULL};
 use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
 use kiln_net::net::{TcpListener, TcpStream};
 use kiln_runtime::sync::oneshot;
+use kiln_test_support::on_each;
 use std::net::SocketAddr;
 use std::time::Duration;
 

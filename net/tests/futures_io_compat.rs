@@ -2,13 +2,11 @@
 //! `BufReader`, `lines()` stream, `write_all` and `copy` drive a Kiln `TcpStream`, and
 //! `Compat` bridges in both directions.
 
-mod common;
-
-use common::on_each;
 use futures::io::AsyncBufReadExt as _;
 use futures::StreamExt as _;
 use kiln_net::io::{duplex, AsyncReadExt, AsyncWriteExt, Compat};
 use kiln_net::net::{TcpListener, TcpStream};
+use kiln_test_support::on_each;
 
 #[test]
 fn futures_util_io_helpers_drive_a_kiln_tcp_stream() {

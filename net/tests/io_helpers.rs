@@ -1,14 +1,12 @@
 //! The IO traits' helpers on in-memory streams: `duplex`, `split`, buffered reading and
 //! writing, `copy`, framing limits, and cancel safety of `next_line`.
 
-mod common;
-
-use common::on_each;
 use kiln_net::frame::{write_frame, write_line, FrameError, LengthDelimitedReader, LineReader};
 use kiln_net::io::{
     copy, copy_bidirectional, duplex, split, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader,
     BufWriter,
 };
+use kiln_test_support::on_each;
 use std::time::Duration;
 
 #[test]

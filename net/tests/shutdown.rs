@@ -1,10 +1,8 @@
 //! The graceful-shutdown signal: listeners hear the trigger, `wait` returns when they are all
 //! gone (or at the deadline), and SIGTERM completes `terminate_signal`.
 
-mod common;
-
-use common::on_each;
 use kiln_net::shutdown::{terminate_signal, Shutdown};
+use kiln_test_support::on_each;
 use std::time::Duration;
 
 #[test]

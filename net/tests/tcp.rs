@@ -1,11 +1,9 @@
 //! TCP on real loopback sockets: connect/accept, address forms, splits, half-close, peek,
 //! try_read, cancellation, errors, and the `TcpSocket` builder.
 
-mod common;
-
-use common::on_each;
 use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
 use kiln_net::net::{TcpListener, TcpSocket, TcpStream};
+use kiln_test_support::on_each;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 

@@ -1,11 +1,9 @@
 //! UDP and Unix domain sockets on real sockets.
 
-mod common;
-
-use common::on_each;
 use kiln_net::echo::serve_udp;
 use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
 use kiln_net::net::{UdpSocket, UnixListener, UnixStream};
+use kiln_test_support::on_each;
 use std::sync::Arc;
 use std::time::Duration;
 

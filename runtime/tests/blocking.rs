@@ -2,10 +2,8 @@
 
 extern crate kiln_runtime as kiln;
 
-mod common;
-
-use common::{runtimes, wait_until};
 use kiln::runtime::Builder;
+use kiln_test_support::{runtimes, wait_until};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;

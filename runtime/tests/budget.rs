@@ -13,8 +13,7 @@ use kiln_runtime::{select, spawn};
 use std::future::Future;
 use std::time::Duration;
 
-mod common;
-use common::{runtimes, with_watchdog};
+use kiln_test_support::{runtimes, with_watchdog};
 
 /// Never completes, and never waits: each turn receives what the last one sent.
 async fn budget_hog() {

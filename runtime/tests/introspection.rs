@@ -2,10 +2,8 @@
 
 extern crate kiln_runtime as kiln;
 
-mod common;
-
-use common::{runtimes, wait_until};
 use kiln::runtime::{Builder, Handle, TaskState};
+use kiln_test_support::{runtimes, wait_until};
 use std::time::Duration;
 
 #[test]

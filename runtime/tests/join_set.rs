@@ -2,10 +2,8 @@
 
 extern crate kiln_runtime as kiln;
 
-mod common;
-
-use common::{drop_flag, runtimes};
 use kiln::task::JoinSet;
+use kiln_test_support::{drop_flag, runtimes};
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 

@@ -2,10 +2,8 @@
 
 extern crate kiln_runtime as kiln;
 
-mod common;
-
-use common::runtimes;
 use kiln::io::{Interest, Registration};
+use kiln_test_support::runtimes;
 use mio::net::UnixStream;
 use std::future::poll_fn;
 use std::io::{ErrorKind, Read, Write};

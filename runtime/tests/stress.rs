@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-mod common;
-use common::with_watchdog;
+use kiln_test_support::with_watchdog;
 
 #[test]
 fn ping_pong_rings_across_workers() {

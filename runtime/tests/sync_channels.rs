@@ -2,10 +2,8 @@
 
 extern crate kiln_runtime as kiln;
 
-mod common;
-
-use common::runtimes;
 use kiln::sync::{broadcast, mpsc, oneshot, watch};
+use kiln_test_support::runtimes;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;

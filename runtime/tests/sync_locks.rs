@@ -2,11 +2,9 @@
 
 extern crate kiln_runtime as kiln;
 
-mod common;
-
-use common::runtimes;
 use kiln::sync::{Barrier, Mutex, Notify, OnceCell, RwLock, Semaphore};
 use kiln::time::timeout;
+use kiln_test_support::runtimes;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;

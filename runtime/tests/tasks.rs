@@ -2,12 +2,10 @@
 
 extern crate kiln_runtime as kiln;
 
-mod common;
-
-use common::{drop_flag, runtimes, wait_until};
 use futures::channel::oneshot;
 use kiln::runtime::{Builder, Handle};
 use kiln::task::{self, JoinHandle};
+use kiln_test_support::{drop_flag, runtimes, wait_until};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,10 +2,8 @@
 
 extern crate kiln_runtime as kiln;
 
-mod common;
-
-use common::runtimes;
 use kiln::time::{self, Instant, MissedTickBehavior};
+use kiln_test_support::runtimes;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -99,7 +97,7 @@ async fn timeout_elapses_and_passes_through() {
 
 #[kiln::test(start_paused = true)]
 async fn a_timeout_that_fires_drops_its_future() {
-    let (guard, dropped) = common::drop_flag();
+    let (guard, dropped) = kiln_test_support::drop_flag();
     let r = time::timeout(Duration::from_millis(5), async move {
         let _guard = guard;
         std::future::pending::<()>().await

@@ -78,9 +78,7 @@ impl Service {
     }
 }
 
-pub fn rt() -> kiln_runtime::runtime::Runtime {
-    kiln_runtime::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap()
-}
+pub use kiln_test_support::rt;
 
 impl Service {
     /// Signs up and logs in; returns the access token.

@@ -1,6 +1,7 @@
-//! Shared helpers for the HTTP tests: the runtime flavours, a server on a free loopback
-//! port, and raw-socket reads of responses (sized, chunked, or until close).
-#![allow(dead_code)]
+//! An HTTP server on a free loopback port, and reads of responses off a raw socket: the head
+//! through its blank line, a chunk, a whole response by its framing, or everything until the
+//! server closes. Every read is exact (nothing past the response is consumed), so a test can
+//! pipeline requests and check each answer in turn.
 
 use kiln_http::{Server, ServerConfig, Service};
 use kiln_net::io::{AsyncReadExt, AsyncWriteExt};
@@ -9,18 +10,13 @@ use kiln_runtime::sync::oneshot;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// The flavours every behaviour is checked on.
-pub fn runtimes() -> Vec<kiln_runtime::runtime::Runtime> {
-    vec![
-        kiln_runtime::runtime::Builder::new_current_thread().build().unwrap(),
-        kiln_runtime::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap(),
-    ]
-}
-
 /// A server running on a free port until `stop` is sent.
 pub struct Running {
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// Send (or drop) to begin the graceful stop.
     pub stop: oneshot::Sender<()>,
+    /// The serving task; it ends with the server's summary.
     pub task: kiln_runtime::task::JoinHandle<kiln_http::server::ServeSummary>,
 }
 

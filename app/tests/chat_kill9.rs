@@ -3,7 +3,7 @@
 //! `/history` shows them (the history writer has committed them), and is then killed with
 //! SIGKILL. A new server on the same file must replay every one of them.
 
-use kiln_net::chat::{ChatConfig, ChatServer};
+use kiln_app::chat::{ChatConfig, ChatServer};
 use kiln_net::frame::LineReader;
 use kiln_net::io::AsyncWriteExt;
 use kiln_net::net::TcpStream;

@@ -9,7 +9,7 @@
 //! - `session.rs` — one connection: a reader running commands and a writer draining the
 //!   outbox.
 //! - this file — [`ChatConfig`] and [`ChatServer`]: the shared accept loop
-//!   (`crate::server`) with a chat session per connection, then flushing history.
+//!   (`kiln_net::server`) with a chat session per connection, then flushing history.
 //!
 //! The protocol and its guarantees are documented for users in `docs/week2.md`.
 
@@ -21,10 +21,10 @@ mod store;
 
 pub use store::{Store, StoreError};
 
-use crate::net::TcpListener;
-use crate::server::{serve_connections, AcceptLimits};
 use history::{History, HistoryWriter};
 use hub::Hub;
+use kiln_net::net::TcpListener;
+use kiln_net::server::{serve_connections, AcceptLimits};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -11,11 +11,11 @@
 use super::hub::{Line, Outbox, OutboxState};
 use super::protocol::{self, Command, Kind, Message};
 use super::Shared;
-use crate::frame::LineReader;
-use crate::io::AsyncWriteExt;
-use crate::net::tcp::OwnedWriteHalf;
-use crate::net::TcpStream;
-use crate::shutdown::ShutdownListener;
+use kiln_net::frame::LineReader;
+use kiln_net::io::AsyncWriteExt;
+use kiln_net::net::tcp::OwnedWriteHalf;
+use kiln_net::net::TcpStream;
+use kiln_net::shutdown::ShutdownListener;
 use kiln_runtime::sync::mpsc;
 use kiln_runtime::time::timeout;
 use std::sync::Arc;

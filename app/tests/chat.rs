@@ -1,10 +1,7 @@
 //! The chat server over real loopback sockets and a real SQLite file: accounts, rooms,
 //! ordering, history across restarts, slow clients, limits, and graceful shutdown.
 
-mod common;
-
-use common::on_each;
-use kiln_net::chat::{ChatConfig, ChatServer, ChatSummary};
+use kiln_app::chat::{ChatConfig, ChatServer, ChatSummary};
 use kiln_net::frame::LineReader;
 use kiln_net::io::AsyncWriteExt;
 use kiln_net::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -12,6 +9,7 @@ use kiln_net::net::{TcpSocket, TcpStream};
 use kiln_runtime::sync::oneshot;
 use kiln_runtime::task::JoinHandle;
 use kiln_runtime::time::timeout;
+use kiln_test_support::on_each;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -386,7 +384,7 @@ fn shutdown_notifies_every_client_and_stores_every_message() {
         }
         assert_eq!(summary.stored, 10);
         assert_eq!(summary.forced, 0);
-        let store = kiln_net::chat::Store::open(&db).await.unwrap();
+        let store = kiln_app::chat::Store::open(&db).await.unwrap();
         assert_eq!(store.count("lobby").await.unwrap(), 10);
     });
 }
