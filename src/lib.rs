@@ -27,6 +27,8 @@
 //! # main();
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub use kiln_runtime::{join, main, pin, runtime, select, signal, spawn, sync, task, test, time, try_join};
 
 /// Reactor registration for IO sources (what `kiln::net` builds on).

@@ -11,6 +11,8 @@
 //! - `select.rs`: `select!`.
 //! - `join.rs`: `join!` and `try_join!`.
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
 
 mod entry;

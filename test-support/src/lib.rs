@@ -14,6 +14,7 @@
 //! none of this, so the crate is empty there.
 
 #![cfg(not(loom))]
+#![forbid(unsafe_code)]
 
 use kiln_runtime::runtime::{Builder, Runtime};
 use std::future::Future;

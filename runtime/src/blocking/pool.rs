@@ -84,7 +84,7 @@ impl BlockingPool {
             let mut inner = lock(&self.inner);
             if inner.shutdown {
                 drop(inner);
-                task.0.shutdown(); // its JoinHandle reports cancellation
+                task.shutdown(); // its JoinHandle reports cancellation
                 return;
             }
             inner.queue.push_back(task);
@@ -136,7 +136,7 @@ impl BlockingPool {
                     }
                 };
                 for task in stranded {
-                    task.0.shutdown();
+                    task.shutdown();
                 }
             }
         }
@@ -201,7 +201,7 @@ impl BlockingPool {
         };
         self.condvar.notify_all();
         for task in queued {
-            task.0.shutdown();
+            task.shutdown();
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         for thread in threads {

@@ -1,6 +1,6 @@
 //! `Handle`: a cloneable reference to a running runtime.
 
-use super::{context, park, Dump, EnterGuard, RuntimeFlavor, RuntimeMetrics};
+use super::{context, thread_block_on, Dump, EnterGuard, RuntimeFlavor, RuntimeMetrics};
 use crate::scheduler;
 use crate::task::JoinHandle;
 use std::fmt;
@@ -73,7 +73,7 @@ impl Handle {
         let _ctx = context::enter(self.inner.clone());
         match &self.inner {
             scheduler::Handle::CurrentThread(shared) => shared.block_on(future),
-            scheduler::Handle::MultiThread(_) => park::block_on(future),
+            scheduler::Handle::MultiThread(_) => thread_block_on::block_on(future),
         }
     }
 

@@ -4,7 +4,7 @@
 //! - `builder.rs`: [`Builder`].
 //! - `handle.rs`: [`Handle`], a cloneable reference to a running runtime.
 //! - `context.rs`: the thread-local "current runtime" behind `kiln::spawn` and friends.
-//! - `park.rs`: blocking a plain thread on a future (`block_on` of the multi-thread flavour).
+//! - `thread_block_on.rs`: blocking a plain thread on a future (`block_on` of the multi-thread flavour).
 //! - `metrics.rs`, `dump.rs`: [`RuntimeMetrics`] and [`Dump`], always on.
 //! - `trim.rs`: [`trim_allocator`], freed heap memory back to the operating system.
 
@@ -13,7 +13,7 @@ pub(crate) mod context;
 mod dump;
 mod handle;
 mod metrics;
-mod park;
+mod thread_block_on;
 mod trim;
 
 pub use builder::{
@@ -24,7 +24,7 @@ pub use context::EnterGuard;
 pub use dump::{Dump, TaskInfo, TaskState};
 pub use handle::{Handle, TryCurrentError};
 pub use metrics::RuntimeMetrics;
-pub(crate) use park::block_on as park_block_on;
+pub(crate) use thread_block_on::block_on as thread_block_on;
 pub use trim::trim_allocator;
 
 use crate::blocking::BlockingPool;

@@ -17,7 +17,7 @@ pub(crate) mod owned;
 
 use crate::blocking::{BlockingPool, BlockingSchedule, BlockingTask};
 use crate::driver;
-use crate::task::cell::{Cell, Notified, Schedule};
+use crate::task::cell::{Notified, Schedule, TaskCell};
 use crate::task::{Id, JoinHandle};
 use owned::OwnedTasks;
 use std::future::Future;
@@ -56,9 +56,9 @@ impl Handle {
             let _inhibit = inhibit;
             f()
         };
-        let cell = Cell::new(BlockingTask::new(f), BlockingSchedule(pool.clone()), Id::next(), location);
+        let cell = TaskCell::new(BlockingTask::new(f), BlockingSchedule(pool.clone()), Id::next(), location);
         let join = JoinHandle::new(cell.clone());
-        pool.push(Notified(cell));
+        pool.push(Notified::first_poll(cell));
         join
     }
 
@@ -111,7 +111,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let cell = Cell::new(future, scheduler.clone(), Id::next(), location);
+    let cell = TaskCell::new(future, scheduler.clone(), Id::next(), location);
     let join = JoinHandle::new(cell.clone());
     if let Some(notified) = owned.bind(cell) {
         scheduler.schedule(notified, false);

@@ -63,7 +63,7 @@ impl OwnedTasks {
         task.header().owned_slot.store(index, Ordering::Relaxed);
         shard.slots[index] = Some(task.clone());
         shard.live += 1;
-        Some(Notified(task))
+        Some(Notified::first_poll(task))
     }
 
     /// Removes a completed task.

@@ -17,7 +17,7 @@
 //! | lazy async initialisation | [`OnceCell`] |
 //!
 //! # Layout
-//! - `wait_list.rs`: the FIFO waiter queue with stable keys behind the fair primitives.
+//! - `waiter_queue.rs`: the FIFO waiter queue with stable keys behind the fair primitives.
 //! - `semaphore.rs`: the fair batch semaphore; `mutex.rs` and `rwlock.rs` sit on it, and so
 //!   does the bounded `mpsc` channel (`mpsc/chan.rs`).
 //! - `notify.rs`; `oneshot.rs`; `broadcast.rs`; `watch.rs`; `barrier.rs`; `once_cell.rs`.
@@ -30,6 +30,7 @@
 
 mod barrier;
 pub mod broadcast;
+mod deferred_wakes;
 pub mod mpsc;
 mod mutex;
 mod notify;
@@ -38,8 +39,7 @@ pub mod oneshot;
 mod rwlock;
 mod semaphore;
 mod send_error;
-mod wait_list;
-mod wake_list;
+mod waiter_queue;
 pub mod watch;
 
 pub use barrier::{Barrier, BarrierWaitResult};

@@ -21,10 +21,10 @@
 //! lines of its own (`GAP`): the state word is what everyone hammers, the list what queueing
 //! waiters write.
 
-use super::wait_list::{Key, WaitList};
-use super::wake_list::WakeList;
+use super::deferred_wakes::DeferredWakes;
+use super::waiter_queue::{Key, WaiterQueue};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
-use crate::loom::sync::{lock, Arc as SharedFlag, Mutex};
+use crate::loom::sync::{lock, Arc, Mutex};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -50,7 +50,7 @@ pub struct Notify {
     state: AtomicUsize,
     /// Keeps `waiters` off `state`'s cache lines (see `GAP`).
     _gap: [u8; GAP],
-    waiters: Mutex<WaitList<Waiter>>,
+    waiters: Mutex<WaiterQueue<Waiter>>,
     /// Keeps whatever comes after a `Notify` in memory off `waiters`' cache lines.
     _tail: [u8; GAP],
 }
@@ -68,7 +68,7 @@ struct Waiter {
     waker: Option<Waker>,
     /// Shared with the waiting registration: set (under the lock) when a notification takes
     /// the waiter off the list, so the woken future needs no lock to learn it.
-    outcome: SharedFlag<AtomicUsize>,
+    outcome: Arc<AtomicUsize>,
 }
 
 impl Waiter {
@@ -98,7 +98,7 @@ pub struct Notified<'a> {
 pub(crate) enum Stage {
     /// Not polled yet; remembers the generation at creation.
     Init(usize),
-    Waiting(Key, SharedFlag<AtomicUsize>),
+    Waiting(Key, Arc<AtomicUsize>),
     Done,
 }
 
@@ -108,7 +108,7 @@ impl Notify {
         Notify {
             state: AtomicUsize::new(EMPTY),
             _gap: [0; GAP],
-            waiters: Mutex::new(WaitList::new()),
+            waiters: Mutex::new(WaiterQueue::new()),
             _tail: [0; GAP],
         }
     }
@@ -147,7 +147,7 @@ impl Notify {
 
     /// Hands a notification to the first waiter, or stores the permit. Under the lock; the
     /// caller wakes the returned waiter after releasing it.
-    fn notify_one_locked(&self, waiters: &mut WaitList<Waiter>) -> Option<Waiter> {
+    fn notify_one_locked(&self, waiters: &mut WaiterQueue<Waiter>) -> Option<Waiter> {
         let cur = self.state.load(Acquire);
         if mode(cur) != WAITING {
             // The last waiter left before we took the lock: store the permit.
@@ -181,7 +181,7 @@ impl Notify {
             let m = if mode(s) == WAITING { EMPTY } else { mode(s) };
             Some(generation(s).wrapping_add(GEN_ONE) | m)
         });
-        let mut wake = WakeList::new();
+        let mut wake = DeferredWakes::new();
         waiters.drain(|w| {
             w.outcome.store(BY_ALL, Release);
             wake.push(w.waker);
@@ -191,7 +191,7 @@ impl Notify {
     }
 
     /// Removes a waiter, keeping the mode truthful if the list empties. Under the lock.
-    fn remove_locked(&self, waiters: &mut WaitList<Waiter>, key: Key) -> Option<Waiter> {
+    fn remove_locked(&self, waiters: &mut WaiterQueue<Waiter>, key: Key) -> Option<Waiter> {
         let removed = waiters.remove(key);
         if waiters.is_empty() {
             let cur = self.state.load(Acquire);
@@ -248,7 +248,7 @@ impl Notify {
                 }
                 // Allocate and clone before taking the lock: the critical section is what
                 // the notifier and every other waiter queue behind.
-                let outcome = SharedFlag::new(AtomicUsize::new(NOT_YET));
+                let outcome = Arc::new(AtomicUsize::new(NOT_YET));
                 let waiter = Waiter { waker: Some(cx.waker().clone()), outcome: outcome.clone() };
                 let mut waiters = lock(&self.waiters);
                 let mut cur = self.state.load(Acquire);
@@ -354,8 +354,8 @@ mod tests {
 
     #[test]
     fn the_wait_list_shares_no_cache_line_pair_with_its_neighbours() {
-        // The gaps are a measured speed-up (BENCHMARKS.md, sync, sixth session); this keeps a
-        // later edit (or a lost `repr(C)`) from silently undoing them.
+        // The gaps are a measured speed-up (BENCHMARKS.md, the sync group); this keeps an edit
+        // (or a lost `repr(C)`) from silently undoing them.
         let n = Notify::new();
         let start = std::ptr::addr_of!(n) as usize;
         let state = std::ptr::addr_of!(n.state) as usize;

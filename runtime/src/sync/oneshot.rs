@@ -191,7 +191,7 @@ impl<T> Receiver<T> {
     #[track_caller]
     pub fn blocking_recv(self) -> Result<T, RecvError> {
         super::assert_not_in_runtime("oneshot::Receiver::blocking_recv");
-        crate::runtime::park_block_on(self)
+        crate::runtime::thread_block_on(self)
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Free permits live in one atomic word, so an uncontended `acquire` or `try_acquire` is a
 //! single compare-and-swap. When there are not enough, the acquirer joins a FIFO
-//! [`WaitList`](super::wait_list) behind a mutex. Releasing permits hands them to the waiters
+//! [`WaiterQueue`](super::waiter_queue) behind a mutex. Releasing permits hands them to the waiters
 //! in queue order *first* (a waiter that needs 5 may collect them 2 and 3 at a time), and only
 //! what is left over goes back to the atomic. So free permits in the atomic mean nobody is
 //! waiting for them, and a newcomer can never overtake a queued waiter: the semaphore is fair.
@@ -24,15 +24,19 @@
 //! already been handed, to the next waiters. A cancelled `acquire` therefore never leaks
 //! permits and never holds up the queue.
 
-use super::wait_list::{Key, WaitList};
-use super::wake_list::WakeList;
+use super::deferred_wakes::DeferredWakes;
+use super::waiter_queue::{Key, WaiterQueue};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
-use crate::loom::sync::{lock, Arc as SharedFlag, Mutex};
+use crate::loom::sync::{lock, Mutex};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+
+/// A waiter's outcome, shared by its queue entry and its future (through the loom shim, so
+/// the models check it; the semaphore itself is in a plain `Arc` that users hold).
+type Outcome = crate::loom::sync::Arc<AtomicUsize>;
 
 /// The most permits a semaphore can hold (Tokio's limit: leaves room for flag bits).
 pub const MAX_PERMITS: usize = usize::MAX >> 3;
@@ -44,7 +48,7 @@ const SHIFT: usize = 1;
 pub struct Semaphore {
     /// `free_permits << 1 | CLOSED`.
     permits: AtomicUsize,
-    waiters: Mutex<WaitList<Waiter>>,
+    waiters: Mutex<WaiterQueue<Waiter>>,
 }
 
 struct Waiter {
@@ -53,7 +57,7 @@ struct Waiter {
     waker: Option<Waker>,
     /// Shared with the waiting `Acquire`: set (under the lock) when the waiter leaves the
     /// queue, so the woken future learns its outcome without taking the lock again.
-    outcome: SharedFlag<AtomicUsize>,
+    outcome: Outcome,
 }
 
 /// `Waiter::outcome` values.
@@ -104,7 +108,7 @@ impl Semaphore {
     #[track_caller]
     pub fn new(permits: usize) -> Semaphore {
         assert!(permits <= MAX_PERMITS, "a semaphore holds at most {MAX_PERMITS} permits, not {permits}");
-        Semaphore { permits: AtomicUsize::new(permits << SHIFT), waiters: Mutex::new(WaitList::new()) }
+        Semaphore { permits: AtomicUsize::new(permits << SHIFT), waiters: Mutex::new(WaiterQueue::new()) }
     }
 
     /// Free permits right now.
@@ -143,7 +147,7 @@ impl Semaphore {
     /// Closes the semaphore: pending and future acquires fail. Permits already held stay
     /// valid.
     pub fn close(&self) {
-        let mut wake = WakeList::new();
+        let mut wake = DeferredWakes::new();
         {
             let mut waiters = lock(&self.waiters);
             self.permits.fetch_or(CLOSED, Release);
@@ -187,13 +191,13 @@ impl Semaphore {
             self.return_permits(n);
             return;
         }
-        let mut wake = WakeList::new();
+        let mut wake = DeferredWakes::new();
         self.release_locked(n, &mut waiters, &mut wake);
         drop(waiters);
         wake.wake_all();
     }
 
-    fn release_locked(&self, mut n: usize, waiters: &mut WaitList<Waiter>, wake: &mut WakeList) {
+    fn release_locked(&self, mut n: usize, waiters: &mut WaiterQueue<Waiter>, wake: &mut DeferredWakes) {
         while n > 0 {
             let Some(head) = waiters.front_mut() else { break };
             let give = n.min(head.needed - head.assigned);
@@ -295,7 +299,7 @@ pub(crate) struct Acquire<'a> {
     semaphore: &'a Semaphore,
     needed: usize,
     /// Our entry in the queue and its outcome flag, once we had to wait.
-    queued: Option<(Key, SharedFlag<AtomicUsize>)>,
+    queued: Option<(Key, Outcome)>,
 }
 
 impl Future for Acquire<'_> {
@@ -342,7 +346,7 @@ impl Future for Acquire<'_> {
         }
         // Allocate the flag and clone the waker before taking the lock: the critical section
         // is what releasers and every other acquirer queue behind.
-        let outcome = SharedFlag::new(AtomicUsize::new(QUEUED));
+        let outcome = Outcome::new(AtomicUsize::new(QUEUED));
         let waker = cx.waker().clone();
         let mut waiters = lock(&sem.waiters);
         let mut assigned = 0;
@@ -385,7 +389,7 @@ impl Drop for Acquire<'_> {
         if outcome.load(Acquire) == CLOSED_OUT {
             return;
         }
-        let mut wake = WakeList::new();
+        let mut wake = DeferredWakes::new();
         {
             let mut waiters = lock(&self.semaphore.waiters);
             // Whatever we were handed and will not use goes to the next in line.

@@ -1,11 +1,11 @@
 //! The task cell: a spawned future, its output and its join waker in one allocation.
 //!
-//! `spawn` allocates one `Arc<Cell<F, S>>`. Everything else refers to that allocation:
+//! `spawn` allocates one `Arc<TaskCell<F, S>>`. Everything else refers to that allocation:
 //!
 //! - the scheduler's queues hold it as a [`Notified`] (an `Arc<dyn RawTask>`: the permit to poll
 //!   it once, rule 1 of `state.rs`);
 //! - wakers are the same `Arc`, behind a hand-written `RawWakerVTable`, so cloning a waker is a
-//!   reference-count increment and polling needs no clone at all (see [`Cell::run`]);
+//!   reference-count increment and polling needs no clone at all (see [`TaskCell::run`]);
 //! - the `JoinHandle<T>` holds it as an `Arc<dyn JoinTarget<T>>`, which erases the future's
 //!   type but keeps the output's.
 //!
@@ -57,11 +57,23 @@ pub(crate) trait JoinTarget<T>: RawTask {
 pub(crate) type TaskRef = Arc<dyn RawTask>;
 
 /// A task reference that carries the NOTIFIED permit: the right to poll the task once.
-pub(crate) struct Notified(pub(crate) TaskRef);
+pub(crate) struct Notified(pub(super) TaskRef);
 
 impl Notified {
+    /// The permit of a task that was just created: a new task's state starts NOTIFIED, so
+    /// whoever spawns it holds the right to its first poll.
+    pub(crate) fn first_poll(task: TaskRef) -> Notified {
+        Notified(task)
+    }
+
     pub(crate) fn run(self) {
         self.0.run()
+    }
+
+    /// Cancels the task without polling it (a runtime shutting down); its JoinHandle
+    /// reports cancellation.
+    pub(crate) fn shutdown(self) {
+        self.0.shutdown()
     }
 }
 
@@ -74,7 +86,7 @@ enum Stage<F: Future> {
 
 /// One spawned task. `#[repr(C)]` keeps the header first, where a debugger expects it.
 #[repr(C)]
-pub(crate) struct Cell<F: Future, S> {
+pub(crate) struct TaskCell<F: Future, S> {
     header: Header,
     scheduler: S,
     /// # Invariant
@@ -89,16 +101,16 @@ pub(crate) struct Cell<F: Future, S> {
 // SAFETY: the `UnsafeCell` fields are only accessed under the exclusive ownership the state
 // word hands out (rules 2, 5, 7), so sharing the cell across threads is sound as long as the
 // future and its output can move between threads, which `F: Send` and `F::Output: Send` say.
-unsafe impl<F: Future + Send, S: Send + Sync> Sync for Cell<F, S> where F::Output: Send {}
+unsafe impl<F: Future + Send, S: Send + Sync> Sync for TaskCell<F, S> where F::Output: Send {}
 
-impl<F, S> Cell<F, S>
+impl<F, S> TaskCell<F, S>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule,
 {
     pub(crate) fn new(future: F, scheduler: S, id: Id, location: &'static Location<'static>) -> Arc<Self> {
-        Arc::new(Cell {
+        Arc::new(TaskCell {
             header: Header::new(id, location),
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -193,6 +205,11 @@ where
         ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
     }
 
+    /// The vtable's `clone`: a new owned waker, one more strong count.
+    ///
+    /// # Safety
+    /// `ptr` is the data pointer of a live waker of this vtable: `Arc::as_ptr` of an
+    /// `Arc<Self>` that the waker owns a count of or borrows for the call.
     unsafe fn waker_clone(ptr: *const ()) -> RawWaker {
         // SAFETY: `ptr` came from `Arc::as_ptr` on a live `Arc<Self>` (every waker holds or
         // borrows one), so adding a count is sound.
@@ -200,12 +217,21 @@ where
         RawWaker::new(ptr, &Self::WAKER_VTABLE)
     }
 
+    /// The vtable's `wake`: schedules the task and consumes the waker.
+    ///
+    /// # Safety
+    /// `ptr` is the data pointer of an owned waker of this vtable; the call takes over its
+    /// strong count, and the waker is not used again.
     unsafe fn waker_wake(ptr: *const ()) {
         // SAFETY: an owned waker holds one count, which this consumes.
         let task = unsafe { Arc::from_raw(ptr as *const Self) };
         task.wake_by_val();
     }
 
+    /// The vtable's `wake_by_ref`: schedules the task and leaves the waker's count alone.
+    ///
+    /// # Safety
+    /// `ptr` is the data pointer of a waker of this vtable that stays alive for the call.
     unsafe fn waker_wake_by_ref(ptr: *const ()) {
         // SAFETY: the waker is alive for the call, so the `Arc` is; `ManuallyDrop` leaves its
         // count alone.
@@ -215,6 +241,10 @@ where
         }
     }
 
+    /// The vtable's `drop`: releases the waker's strong count.
+    ///
+    /// # Safety
+    /// `ptr` is the data pointer of an owned waker of this vtable, dropped exactly once.
     unsafe fn waker_drop(ptr: *const ()) {
         // SAFETY: an owned waker holds one count, which this releases.
         drop(unsafe { Arc::from_raw(ptr as *const Self) });
@@ -230,7 +260,7 @@ where
     }
 }
 
-impl<F, S> RawTask for Cell<F, S>
+impl<F, S> RawTask for TaskCell<F, S>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -273,7 +303,7 @@ where
     }
 }
 
-impl<F, S> JoinTarget<F::Output> for Cell<F, S>
+impl<F, S> JoinTarget<F::Output> for TaskCell<F, S>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -311,7 +341,7 @@ where
     }
 }
 
-impl<F, S> Cell<F, S>
+impl<F, S> TaskCell<F, S>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,

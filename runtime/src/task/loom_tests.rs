@@ -1,4 +1,4 @@
-//! Loom models of the task state protocol: the real `Cell`, `State` and `JoinHandle`, run
+//! Loom models of the task state protocol: the real `TaskCell`, `State` and `JoinHandle`, run
 //! under every interleaving loom can find (within its preemption bound).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p kiln-runtime --lib --release loom`.
@@ -6,7 +6,7 @@
 //! two threads ever touch the task's `UnsafeCell`s at once, and the assertions check that
 //! outputs are delivered (or dropped) exactly once and that no task is queued twice.
 
-use super::cell::{Cell, Notified, Schedule};
+use super::cell::{Notified, Schedule, TaskCell};
 use super::{Header, Id, JoinHandle};
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Mutex;
@@ -90,7 +90,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let cell = Cell::new(future, queue.clone(), Id::next(), std::panic::Location::caller());
+    let cell = TaskCell::new(future, queue.clone(), Id::next(), std::panic::Location::caller());
     let join = JoinHandle::new(cell.clone());
     queue.schedule(Notified(cell), false);
     join

@@ -44,6 +44,11 @@ const INITIAL: usize = NOTIFIED | JOIN_INTEREST;
 /// The atomic state word of one task.
 pub(crate) struct State(AtomicUsize);
 
+/// The answer of a JoinHandle's transition that found the task COMPLETE: the output is
+/// there, and the JoinHandle owns it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Completed;
+
 /// A copy of the state word at one instant.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Snapshot(usize);
@@ -164,37 +169,38 @@ impl State {
     }
 
     /// Rule 6: the JoinHandle is dropped. Also clears JOIN_WAKER, so the caller may drop the
-    /// stored waker. `Err` means the task is COMPLETE and the caller owns the output.
-    pub(crate) fn unset_join_interested(&self) -> Result<Snapshot, Snapshot> {
+    /// stored waker. `Err(Completed)`: the task is COMPLETE and the caller owns the output.
+    pub(crate) fn unset_join_interested(&self) -> Result<(), Completed> {
         self.update(|cur| {
             debug_assert!(cur & JOIN_INTEREST != 0);
             if cur & COMPLETE != 0 {
-                return (None, Err(Snapshot(cur)));
+                return (None, Err(Completed));
             }
-            let next = cur & !(JOIN_INTEREST | JOIN_WAKER);
-            (Some(next), Ok(Snapshot(next)))
+            (Some(cur & !(JOIN_INTEREST | JOIN_WAKER)), Ok(()))
         })
     }
 
     /// Rule 7: the JoinHandle has written the waker slot and publishes it.
-    pub(crate) fn set_join_waker(&self) -> Result<Snapshot, Snapshot> {
+    /// `Err(Completed)`: the task completed first and will not read the slot.
+    pub(crate) fn set_join_waker(&self) -> Result<(), Completed> {
         self.update(|cur| {
             debug_assert!(cur & JOIN_INTEREST != 0 && cur & JOIN_WAKER == 0);
             if cur & COMPLETE != 0 {
-                return (None, Err(Snapshot(cur)));
+                return (None, Err(Completed));
             }
-            (Some(cur | JOIN_WAKER), Ok(Snapshot(cur | JOIN_WAKER)))
+            (Some(cur | JOIN_WAKER), Ok(()))
         })
     }
 
     /// Rule 7: the JoinHandle takes the slot back to store a different waker.
-    pub(crate) fn unset_join_waker(&self) -> Result<Snapshot, Snapshot> {
+    /// `Err(Completed)`: the task completed meanwhile, and the slot stays frozen.
+    pub(crate) fn unset_join_waker(&self) -> Result<(), Completed> {
         self.update(|cur| {
             debug_assert!(cur & JOIN_INTEREST != 0 && cur & JOIN_WAKER != 0);
             if cur & COMPLETE != 0 {
-                return (None, Err(Snapshot(cur)));
+                return (None, Err(Completed));
             }
-            (Some(cur & !JOIN_WAKER), Ok(Snapshot(cur & !JOIN_WAKER)))
+            (Some(cur & !JOIN_WAKER), Ok(()))
         })
     }
 }

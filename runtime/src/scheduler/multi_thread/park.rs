@@ -20,16 +20,12 @@ const PARKED_CONDVAR: usize = 1;
 const PARKED_DRIVER: usize = 2;
 const NOTIFIED: usize = 3;
 
-// A parking worker does not spin or yield before it sleeps (as Tokio's does not). An earlier
-// version yielded its CPU up to three times first, checking for a wake-up in between; on a
-// CPU shared with a thread that never blocks (here: a `block_on` thread notifying tasks in a
-// loop), `sched_yield` handed that thread the CPU until the next scheduler tick, and the
-// worker, with work waiting, sat out 4 ms (HZ=250): 15-60 iterations in 2 000 of the notify
-// benchmark took ~4 ms instead of ~0.1. Paired A/B without it: five producers on a full
-// bounded mpsc 1.16-1.58x -> 0.78-0.83x Tokio's time. The yields had helped where a
-// server's two workers share one vCPU (TCP echo throughput: 0.82-0.92 of Tokio's time with
-// them, 0.92-1.02 without), a loss we take over a 4 ms stall with work waiting.
-// BENCHMARKS.md has the runs.
+// A parking worker does not spin or yield before it sleeps (as Tokio's does not). Yielding
+// the CPU while a wake-up may be coming looks cheap, but on a CPU shared with a thread that
+// never blocks (a `block_on` thread notifying tasks in a loop), `sched_yield` hands that
+// thread the CPU until the next scheduler tick, and the worker, with work waiting, sits out
+// a whole tick (4 ms at HZ=250). Yielding would help only where a server's workers share one
+// vCPU, a small gain not worth a stall with work waiting. BENCHMARKS.md has the runs.
 
 pub(crate) struct Parker {
     state: AtomicUsize,

@@ -150,9 +150,9 @@ fn schedule_local(shared: &Shared, core: &mut Core, task: Notified, is_yield: bo
         // A task that yields is work this worker already had, not new work: no one to wake
         // now. Nothing is stranded: tasks reach a queue by a spawn or wake that notifies, a
         // worker that parks re-checks the queues (`park`), and `maintenance` wakes a parked
-        // worker when this queue holds stealable work. Waking one per yield cost a futex
-        // wake each time in lock-and-yield loops (paired: contended Mutex 1.0-1.3x -> 0.8x
-        // Tokio); Tokio likewise defers yielded tasks and wakes a worker for them in batches.
+        // worker when this queue holds stealable work. Waking one per yield would cost a
+        // futex wake each time round a lock-and-yield loop; Tokio likewise defers yielded
+        // tasks and wakes a worker for them in batches.
         core.push_back(shared, task);
         false
     } else if !core.lifo_enabled {

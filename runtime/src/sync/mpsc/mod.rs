@@ -148,7 +148,7 @@ impl<T> Sender<T> {
     #[track_caller]
     pub fn blocking_send(&self, value: T) -> Result<(), SendError<T>> {
         crate::sync::assert_not_in_runtime("mpsc::Sender::blocking_send");
-        crate::runtime::park_block_on(self.send(value))
+        crate::runtime::thread_block_on(self.send(value))
     }
 }
 
@@ -257,7 +257,7 @@ macro_rules! receiver_impl {
             #[track_caller]
             pub fn blocking_recv(&mut self) -> Option<T> {
                 crate::sync::assert_not_in_runtime(concat!("mpsc::", stringify!($rx), "::blocking_recv"));
-                crate::runtime::park_block_on(self.recv())
+                crate::runtime::thread_block_on(self.recv())
             }
         }
 

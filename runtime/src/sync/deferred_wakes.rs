@@ -1,4 +1,4 @@
-//! `WakeList`: wakers collected under a lock, to be woken after it is released.
+//! `DeferredWakes`: wakers collected under a lock, to be woken after it is released.
 //!
 //! Waking under a lock would run the woken task's scheduling (and, for a foreign waker,
 //! arbitrary code) while everyone else queues behind the lock; so the fair primitives pop
@@ -12,15 +12,15 @@ use std::task::Waker;
 /// every release that finds waiters, and a release usually wakes one.
 const INLINE: usize = 4;
 
-pub(crate) struct WakeList {
+pub(crate) struct DeferredWakes {
     inline: [Option<Waker>; INLINE],
     len: usize,
     spill: Vec<Waker>,
 }
 
-impl WakeList {
-    pub(crate) const fn new() -> WakeList {
-        WakeList { inline: [const { None }; INLINE], len: 0, spill: Vec::new() }
+impl DeferredWakes {
+    pub(crate) const fn new() -> DeferredWakes {
+        DeferredWakes { inline: [const { None }; INLINE], len: 0, spill: Vec::new() }
     }
 
     /// Adds a waker (or nothing, for a waiter that had none).
@@ -36,7 +36,7 @@ impl WakeList {
 
     /// Wakes everything collected, in the order it was pushed. Call with no lock held.
     pub(crate) fn wake_all(self) {
-        let WakeList { inline, len, spill } = self;
+        let DeferredWakes { inline, len, spill } = self;
         inline.into_iter().take(len).flatten().for_each(Waker::wake);
         spill.into_iter().for_each(Waker::wake);
     }
@@ -58,7 +58,7 @@ mod tests {
     #[test]
     fn wakes_inline_and_spilled_wakers_in_push_order() {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let mut list = WakeList::new();
+        let mut list = DeferredWakes::new();
         for i in 0..INLINE + 5 {
             list.push(Some(Waker::from(Arc::new(Record(i, log.clone())))));
             list.push(None); // a waiter without a waker adds nothing

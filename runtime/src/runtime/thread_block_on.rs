@@ -9,9 +9,7 @@
 //! that soon, and a sleep and wake-up through the kernel cost more than that on both sides.
 //! It spins only when it may run on more than one CPU: pinned to one, it would hold the very
 //! CPU that the thread it waits for needs. This is the trade `std`'s own mutex makes before
-//! it sleeps. Paired runs, with and without (BENCHMARKS.md): contended semaphore 1.06 → 0.96
-//! of Tokio's time, five producers on a full bounded mpsc 0.65 → 0.52; the runtime suite
-//! unchanged within its spread.
+//! it sleeps. BENCHMARKS.md has the paired runs with and without the spin.
 
 use std::future::Future;
 use std::pin::pin;

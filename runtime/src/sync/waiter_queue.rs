@@ -12,8 +12,8 @@
 //! section touches that another thread wrote last is a miss that the lock's other users wait
 //! out. Pushing here writes the next slot of the ring and popping reads the oldest, with the
 //! entries side by side, so consecutive pushes (and pops) share lines; a slab threaded into a
-//! doubly-linked list (the first version) also wrote the neighbours' links and a free list,
-//! in lines other threads had just written.
+//! doubly-linked list would also write the neighbours' links and a free list, in lines other
+//! threads had just written.
 //!
 //! Removal from the middle, the rare case (a cancelled wait), leaves a hole: the entry's value
 //! is taken and the slot stays until it reaches an end of the ring. Keys are found by binary
@@ -32,7 +32,7 @@ pub(crate) struct Key {
     seq: u64,
 }
 
-pub(crate) struct WaitList<W> {
+pub(crate) struct WaiterQueue<W> {
     /// Arrival order; `None` is a hole left by a removal.
     entries: VecDeque<(u64, Option<W>)>,
     next_seq: u64,
@@ -40,9 +40,9 @@ pub(crate) struct WaitList<W> {
     live: usize,
 }
 
-impl<W> WaitList<W> {
-    pub(crate) const fn new() -> WaitList<W> {
-        WaitList { entries: VecDeque::new(), next_seq: 0, live: 0 }
+impl<W> WaiterQueue<W> {
+    pub(crate) const fn new() -> WaiterQueue<W> {
+        WaiterQueue { entries: VecDeque::new(), next_seq: 0, live: 0 }
     }
 
     /// True if nobody waits.
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn fifo_order_pop_remove_and_stale_keys() {
-        let mut l = WaitList::new();
+        let mut l = WaiterQueue::new();
         let a = l.push_back('a');
         let b = l.push_back('b');
         let c = l.push_back('c');
@@ -151,7 +151,7 @@ mod tests {
     fn holes_behind_a_waiter_that_never_leaves_stay_bounded() {
         // A waiter at the front that is never served, and 10 000 others that each queue
         // behind it and give up (a `timeout` around `acquire`, in a loop).
-        let mut l = WaitList::new();
+        let mut l = WaiterQueue::new();
         let first = l.push_back(0u32);
         let mut keep = Vec::new();
         let mut newest: Option<(Key, u32)> = None;
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn removal_from_either_end_or_the_middle_keeps_order_and_emptiness() {
-        let mut l = WaitList::new();
+        let mut l = WaiterQueue::new();
         let keys: Vec<Key> = (0..6).map(|i| l.push_back(i)).collect();
         assert_eq!(l.remove(keys[5]), Some(5), "the back");
         assert_eq!(l.remove(keys[0]), Some(0), "the front");
