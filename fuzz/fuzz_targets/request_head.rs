@@ -18,6 +18,6 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!((again_len, &again.uri, &again.method), (len, &head.uri, &head.method));
         }
         Ok(None) => {}
-        Err(e) => assert!(e.status.is_client_error() || e.status.is_server_error(), "{e}"),
+        Err(e) => assert!(e.status().is_client_error() || e.status().is_server_error(), "{e}"),
     }
 });

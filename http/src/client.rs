@@ -266,7 +266,7 @@ async fn exchange(
                 let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
                 let raw = crate::h1::head::copy_head(&buf[..len]);
                 let headers = crate::h1::head::header_map(parsed.headers, &buf, &raw, None)
-                    .map_err(ClientError::InvalidResponse)?;
+                    .map_err(|e| ClientError::InvalidResponse(e.to_string()))?;
                 break (status, version, headers, len);
             }
             httparse::Status::Partial => {

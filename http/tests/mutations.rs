@@ -96,7 +96,7 @@ fn the_head_parser_survives_mutations() {
             Ok(None) => partial += 1,
             Err(e) => {
                 refused += 1;
-                assert!(e.status.is_client_error() || e.status.is_server_error(), "round {round}: {e}");
+                assert!(e.status().is_client_error() || e.status().is_server_error(), "round {round}: {e}");
             }
         }
     }

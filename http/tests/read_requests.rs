@@ -64,34 +64,34 @@ fn limits_and_timeouts_have_their_statuses() {
         let limits = ReadLimits { max_body: 8, ..ReadLimits::default() };
         let (mut client, mut reader) = reader(limits);
         client.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n").await.unwrap();
-        assert_eq!(reader.next_request().await.unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(reader.next_request().await.unwrap_err().status(), StatusCode::PAYLOAD_TOO_LARGE);
 
         let (mut client, mut reader) = self::reader(limits);
         client.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n").await.unwrap();
-        assert_eq!(reader.next_request().await.unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE, "chunked bodies count too");
+        assert_eq!(reader.next_request().await.unwrap_err().status(), StatusCode::PAYLOAD_TOO_LARGE, "chunked bodies count too");
 
         // Slowloris: a head that starts but never finishes.
         let (mut client, mut reader) = self::reader(ReadLimits::default());
         client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
         let started = kiln_runtime::time::Instant::now();
-        assert_eq!(reader.next_request().await.unwrap_err().status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(reader.next_request().await.unwrap_err().status(), StatusCode::REQUEST_TIMEOUT);
         assert_eq!(started.elapsed(), ReadLimits::default().header_timeout, "exactly the header timeout (paused clock)");
 
         // A body that stalls.
         let (mut client, mut reader) = self::reader(ReadLimits::default());
         client.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part").await.unwrap();
-        assert_eq!(reader.next_request().await.unwrap_err().status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(reader.next_request().await.unwrap_err().status(), StatusCode::REQUEST_TIMEOUT);
 
         // A malformed chunked body is a 400.
         let (mut client, mut reader) = self::reader(ReadLimits::default());
         client.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").await.unwrap();
-        assert_eq!(reader.next_request().await.unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(reader.next_request().await.unwrap_err().status(), StatusCode::BAD_REQUEST);
 
         // A client that closes mid-head or mid-body.
         let (mut client, mut reader) = self::reader(ReadLimits::default());
         client.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
         drop(client);
-        assert_eq!(reader.next_request().await.unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(reader.next_request().await.unwrap_err().status(), StatusCode::BAD_REQUEST);
     });
 }
 

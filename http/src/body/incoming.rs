@@ -16,6 +16,7 @@
 
 use super::BodyError;
 use crate::h1::read::{closed_in_body, timeout, BodyState};
+use crate::h1::RequestError;
 use crate::h1::RequestReader;
 use bytes::Bytes;
 use kiln_net::net::tcp::OwnedReadHalf;
@@ -103,12 +104,12 @@ impl Incoming {
         self.len
     }
 
-    fn fail(&mut self, status: http::StatusCode, reason: String) -> Poll<Option<Result<Bytes, BodyError>>> {
+    fn fail(&mut self, e: RequestError) -> Poll<Option<Result<Bytes, BodyError>>> {
         // The reader is dropped, not returned: after a framing error or a timeout nobody
         // knows where the next request starts, so the connection must close.
         self.reader = None;
         self.continue_tx = None;
-        Poll::Ready(Some(Err(BodyError::new(status, reason))))
+        Poll::Ready(Some(Err(BodyError::Request(e))))
     }
 
     pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
@@ -120,15 +121,12 @@ impl Incoming {
                 Ok(Some(data)) => {
                     self.read += data.len();
                     if self.read > self.max {
-                        return self.fail(
-                            http::StatusCode::PAYLOAD_TOO_LARGE,
-                            BodyError::too_large(self.max).to_string(),
-                        );
+                        return self.fail(RequestError::BodyTooLarge { limit: self.max });
                     }
                     return Poll::Ready(Some(Ok(data)));
                 }
                 Ok(None) => {}
-                Err(e) => return self.fail(e.status, e.reason),
+                Err(e) => return self.fail(e),
             }
             if matches!(self.state, BodyState::Done) {
                 let reader = self.reader.take().expect("checked above");
@@ -140,19 +138,17 @@ impl Incoming {
             }
             match reader.poll_fill(cx) {
                 Poll::Ready(Ok(0)) => {
-                    let e = closed_in_body();
-                    return self.fail(e.status, e.reason);
+                    return self.fail(closed_in_body());
                 }
                 Poll::Ready(Ok(_)) => self.deadline = None,
-                Poll::Ready(Err(e)) => return self.fail(e.status, e.reason),
+                Poll::Ready(Err(e)) => return self.fail(e),
                 Poll::Pending => {
                     let now = Instant::now();
                     let pause = now + self.timeout;
                     let at = self.whole_body_deadline(now).map_or(pause, |whole| pause.min(whole));
                     let sleep = self.deadline.get_or_insert_with(|| kiln_runtime::time::sleep_until(at));
                     if Pin::new(sleep).poll(cx).is_ready() {
-                        let e = timeout();
-                        return self.fail(e.status, e.reason);
+                        return self.fail(timeout());
                     }
                     return Poll::Pending;
                 }

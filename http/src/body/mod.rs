@@ -19,6 +19,7 @@ mod incoming;
 
 pub(crate) use incoming::{ConnReader, Incoming, ReaderSlot, Returned};
 
+use crate::h1::RequestError;
 use bytes::Bytes;
 use futures_core::Stream;
 use http::StatusCode;
@@ -52,53 +53,58 @@ impl Default for Kind {
     }
 }
 
-/// Why a body could not be read: too large (413), too slow (408), malformed framing or a
-/// connection closed mid-body (400), or the error a streamed body failed with (500).
+/// Why a body could not be read: the request's own framing, size, time or connection
+/// ([`BodyError::Request`], with the status a server answers), or the source a streamed body
+/// was made from failed (500).
 #[derive(Debug)]
-pub struct BodyError {
-    status: StatusCode,
-    message: String,
-    source: Option<BoxError>,
+#[non_exhaustive]
+pub enum BodyError {
+    /// The request body could not be read: too large (413), too slow (408), malformed
+    /// framing or a connection closed mid-body (400).
+    Request(RequestError),
+    /// The stream a body was made from yielded an error.
+    Stream(BoxError),
 }
 
 impl BodyError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> BodyError {
-        BodyError { status, message: message.into(), source: None }
-    }
-
     /// A body over `limit` bytes.
     pub(crate) fn too_large(limit: usize) -> BodyError {
-        BodyError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body over {limit} bytes"))
+        BodyError::Request(RequestError::BodyTooLarge { limit })
     }
 
     /// A streamed body's error: kept as is if it already is a `BodyError` (a limit
-    /// wrapping another body), otherwise a 500.
+    /// wrapping another body), otherwise the stream's own failure.
     fn from_stream_error(e: BoxError) -> BodyError {
         match e.downcast::<BodyError>() {
             Ok(e) => *e,
-            Err(e) => BodyError {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: format!("body stream failed: {e}"),
-                source: Some(e),
-            },
+            Err(e) => BodyError::Stream(e),
         }
     }
 
     /// The status a server answers when it cannot read a request body for this reason.
     pub fn status(&self) -> StatusCode {
-        self.status
+        match self {
+            BodyError::Request(e) => e.status(),
+            BodyError::Stream(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 }
 
 impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        match self {
+            BodyError::Request(e) => write!(f, "{e}"),
+            BodyError::Stream(e) => write!(f, "body stream failed: {e}"),
+        }
     }
 }
 
 impl std::error::Error for BodyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        match self {
+            BodyError::Request(e) => Some(e),
+            BodyError::Stream(e) => Some(&**e),
+        }
     }
 }
 

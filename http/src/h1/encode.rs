@@ -32,27 +32,39 @@ pub fn status_has_no_body(status: StatusCode) -> bool {
     status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
 }
 
+/// What a response head is written from: the response's own status and headers, and what
+/// the connection decided about its framing and its future.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseHead<'a> {
+    /// The request's version: the status line answers in it.
+    pub version: Version,
+    /// The response's status.
+    pub status: StatusCode,
+    /// The response's headers; framing headers among them are ignored (the connection owns
+    /// the framing).
+    pub headers: &'a HeaderMap,
+    /// How the body that follows is framed.
+    pub framing: BodyFraming,
+    /// The request was `HEAD`: the framing headers describe GET's body, and none follows.
+    pub is_head: bool,
+    /// The connection closes after this response (`Connection: close` is written).
+    pub close: bool,
+    /// The `Date` value, [`crate::date::now`], passed in so a batch of pipelined responses
+    /// reads the clock once.
+    pub date: &'a HeaderValue,
+}
+
 /// Appends a response head to `out`.
 ///
-/// `framing` describes the body the handler produced; for statuses without a body no framing
-/// header is written (except `Content-Length` for HEAD, which reports GET's length). `date`
-/// is [`crate::date::now`], passed in so a batch of pipelined responses reads the clock once.
+/// For statuses without a body no framing header is written (except `Content-Length` for
+/// HEAD, which reports GET's length).
 ///
-/// Returns whether the connection closes after this response: `close`, or a handler's own
-/// `Connection: close`. One pass over the headers decides that and whether the handler set
+/// Returns whether the connection closes after this response: `head.close`, or a handler's
+/// own `Connection: close`. One pass over the headers decides that and whether the handler set
 /// `Date` or `Server` (no hash lookups: at hundreds of thousands of responses a second they
 /// showed in profiles).
-#[allow(clippy::too_many_arguments)]
-pub fn write_response_head(
-    out: &mut Vec<u8>,
-    version: Version,
-    status: StatusCode,
-    headers: &HeaderMap,
-    framing: BodyFraming,
-    is_head: bool,
-    mut close: bool,
-    date: &HeaderValue,
-) -> bool {
+pub fn write_response_head(out: &mut Vec<u8>, head: &ResponseHead<'_>) -> bool {
+    let ResponseHead { version, status, headers, framing, is_head, mut close, date } = *head;
     if status == StatusCode::OK && version == Version::HTTP_11 {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -158,15 +170,10 @@ mod tests {
         headers.insert("content-type", HeaderValue::from_static("text/plain"));
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999")); // a handler's wrong guess
         let mut out = Vec::new();
+        let date = crate::date::now();
         write_response_head(
             &mut out,
-            version,
-            status,
-            &headers,
-            framing,
-            is_head,
-            close,
-            &crate::date::now(),
+            &ResponseHead { version, status, headers: &headers, framing, is_head, close, date: &date },
         );
         String::from_utf8(out).unwrap()
     }
@@ -208,13 +215,15 @@ mod tests {
         let date = crate::date::now();
         let close = write_response_head(
             &mut out,
-            Version::HTTP_11,
-            StatusCode::OK,
-            &headers,
-            BodyFraming::Sized(0),
-            false,
-            false,
-            &date,
+            &ResponseHead {
+                version: Version::HTTP_11,
+                status: StatusCode::OK,
+                headers: &headers,
+                framing: BodyFraming::Sized(0),
+                is_head: false,
+                close: false,
+                date: &date,
+            },
         );
         let h = String::from_utf8(out).unwrap();
         assert!(close && h.contains("connection: close\r\n") && !h.contains("Upgrade"), "{h}");

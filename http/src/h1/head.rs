@@ -24,10 +24,10 @@
 //! even before the head is complete: a client cannot make the server buffer an endless
 //! request line or header section.
 
+use super::error::{InvalidHeader, RequestError};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http::{Method, StatusCode, Uri, Version};
-use std::fmt;
+use http::{Method, Uri, Version};
 use std::mem::MaybeUninit;
 
 /// Limits on a request head. Each has a named default and the status it produces.
@@ -82,48 +82,15 @@ pub struct RequestHead {
     pub expect_continue: bool,
 }
 
-/// A request head the server must refuse; `status` is what to answer, and the connection
-/// is closed afterwards (its framing can no longer be trusted).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeadError {
-    /// The response status.
-    pub status: StatusCode,
-    /// A short reason, safe to send to the client.
-    pub reason: String,
-}
-
-impl HeadError {
-    fn new(status: StatusCode, reason: impl Into<String>) -> HeadError {
-        HeadError { status, reason: reason.into() }
-    }
-
-    fn bad(reason: impl Into<String>) -> HeadError {
-        HeadError::new(StatusCode::BAD_REQUEST, reason)
-    }
-
-    /// A body over `max_body` bytes: 413.
-    pub(crate) fn too_large(max_body: usize) -> HeadError {
-        HeadError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body over {max_body} bytes"))
-    }
-}
-
-impl fmt::Display for HeadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.status, self.reason)
-    }
-}
-
-impl std::error::Error for HeadError {}
-
 /// Parses a request head from the start of `buf`. Returns the head and its length in bytes,
 /// or `None` if more bytes are needed.
 ///
 /// # Errors
-/// [`HeadError`] with the status to answer.
+/// [`RequestError`] with the status to answer.
 pub fn parse_request_head(
     buf: &[u8],
     limits: &HeadLimits,
-) -> Result<Option<(RequestHead, usize)>, HeadError> {
+) -> Result<Option<(RequestHead, usize)>, RequestError> {
     parse_request_head_reusing(buf, limits, &mut None)
 }
 
@@ -134,7 +101,7 @@ pub(crate) fn parse_request_head_reusing(
     buf: &[u8],
     limits: &HeadLimits,
     spare: &mut Option<HeaderMap>,
-) -> Result<Option<(RequestHead, usize)>, HeadError> {
+) -> Result<Option<(RequestHead, usize)>, RequestError> {
     // Header slots on the stack for the usual limit (a larger configured limit needs the
     // heap), left uninitialised: httparse writes only the slots it fills, and initialising
     // 100 slots (3.2 KB) for every request cost more than parsing the request itself.
@@ -150,13 +117,10 @@ pub(crate) fn parse_request_head_reusing(
     let status = match req.parse_with_uninit_headers(buf, slots) {
         Ok(s) => s,
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(HeadError::new(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                format!("more than {} header fields", limits.max_headers),
-            ))
+            return Err(RequestError::TooManyHeaders { limit: limits.max_headers })
         }
         Err(httparse::Error::Version) => return parse_other_version(buf, limits, spare),
-        Err(e) => return Err(HeadError::bad(format!("malformed request head: {e}"))),
+        Err(e) => return Err(RequestError::Syntax(e)),
     };
     let head_len = match status {
         httparse::Status::Complete(n) => n,
@@ -170,18 +134,18 @@ pub(crate) fn parse_request_head_reusing(
     }
     let path = req.path.unwrap_or("");
     if !lines_end_in_crlf(buf, head_len, path, req.headers) {
-        return Err(HeadError::bad("a line ends in a bare LF; lines end in CRLF"));
+        return Err(RequestError::Malformed("a line ends in a bare LF; lines end in CRLF"));
     }
     if path.len() > limits.max_uri {
         return Err(uri_too_long(limits));
     }
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
-        .map_err(|_| HeadError::bad("invalid method"))?;
+        .map_err(|_| RequestError::Malformed("invalid method"))?;
     // One copy of the whole head; the target and every header value are then slices of it
     // (reference-counted, no further allocation or copy per field).
     let raw = copy_head(&buf[..head_len]);
     let uri = Uri::from_maybe_shared(slice_of(&raw, buf, path.as_bytes()))
-        .map_err(|_| HeadError::bad("invalid request target"))?;
+        .map_err(|_| RequestError::Malformed("invalid request target"))?;
     if !path.starts_with('/') || method == Method::CONNECT {
         check_target_form(&method, path, &uri)?; // origin-form, the usual case, needs no more
     }
@@ -199,7 +163,7 @@ pub(crate) fn parse_request_head_reusing(
         _ => !fields.connection_close,
     };
     let expect_continue = version == Version::HTTP_11 && fields.expect_continue;
-    let headers = header_map(req.headers, buf, &raw, spare.take()).map_err(HeadError::bad)?;
+    let headers = header_map(req.headers, buf, &raw, spare.take()).map_err(RequestError::InvalidHeader)?;
     Ok(Some((RequestHead { method, uri, version, headers, framing, keep_alive, expect_continue }, head_len)))
 }
 
@@ -212,7 +176,7 @@ pub(crate) fn header_map(
     buf: &[u8],
     raw: &Bytes,
     spare: Option<HeaderMap>,
-) -> Result<HeaderMap, String> {
+) -> Result<HeaderMap, InvalidHeader> {
     let mut headers = match spare {
         Some(mut map) => {
             map.clear();
@@ -222,9 +186,9 @@ pub(crate) fn header_map(
         None => HeaderMap::with_capacity(fields.len()),
     };
     for h in fields {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| "invalid header name".to_owned())?;
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| InvalidHeader::Name)?;
         let value = HeaderValue::from_maybe_shared(slice_of(raw, buf, h.value))
-            .map_err(|_| format!("invalid value for {name}"))?;
+            .map_err(|_| InvalidHeader::Value(name.clone()))?;
         headers.append(name, value);
     }
     Ok(headers)
@@ -321,12 +285,12 @@ fn parse_other_version(
     buf: &[u8],
     limits: &HeadLimits,
     spare: &mut Option<HeaderMap>,
-) -> Result<Option<(RequestHead, usize)>, HeadError> {
+) -> Result<Option<(RequestHead, usize)>, RequestError> {
     let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
     let line = &buf[..line_end];
     let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
     let [_, _, version] = parts[..] else {
-        return Err(HeadError::bad("malformed request line: expected `method target HTTP/x.y`"));
+        return Err(RequestError::Malformed("malformed request line: expected `method target HTTP/x.y`"));
     };
     match version {
         [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
@@ -337,28 +301,28 @@ fn parse_other_version(
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
-            Err(HeadError::new(StatusCode::HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.x is served"))
+            Err(RequestError::VersionNotSupported)
         }
-        _ => Err(HeadError::bad("malformed HTTP version: expected HTTP/x.y")),
+        _ => Err(RequestError::Malformed("malformed HTTP version: expected HTTP/x.y")),
     }
 }
 
 /// The target's form must fit the method (RFC 9112 §3.2).
 #[cold]
 #[inline(never)]
-fn check_target_form(method: &Method, target: &str, uri: &Uri) -> Result<(), HeadError> {
+fn check_target_form(method: &Method, target: &str, uri: &Uri) -> Result<(), RequestError> {
     if *method == Method::CONNECT {
         return Err(if uri.scheme().is_none() && uri.authority().is_some() && uri.path().is_empty() {
-            HeadError::new(StatusCode::NOT_IMPLEMENTED, "CONNECT (tunnels) is not supported")
+            RequestError::ConnectUnsupported
         } else {
-            HeadError::bad("CONNECT takes an authority-form target (host:port)")
+            RequestError::Malformed("CONNECT takes an authority-form target (host:port)")
         });
     }
     if target == "*" {
         return if *method == Method::OPTIONS {
             Ok(())
         } else {
-            Err(HeadError::bad("the asterisk-form target is only for OPTIONS"))
+            Err(RequestError::Malformed("the asterisk-form target is only for OPTIONS"))
         };
     }
     if target.starts_with('/') {
@@ -371,14 +335,16 @@ fn check_target_form(method: &Method, target: &str, uri: &Uri) -> Result<(), Hea
         {
             Ok(()) // absolute-form
         }
-        Some(_) => Err(HeadError::bad("an absolute-form target must be an http or https URI with a host")),
-        None => {
-            Err(HeadError::bad("the request target must start with `/` (or be absolute, or `*` for OPTIONS)"))
+        Some(_) => {
+            Err(RequestError::Malformed("an absolute-form target must be an http or https URI with a host"))
         }
+        None => Err(RequestError::Malformed(
+            "the request target must start with `/` (or be absolute, or `*` for OPTIONS)",
+        )),
     }
 }
 
-fn check_partial(buf: &[u8], limits: &HeadLimits) -> Result<(), HeadError> {
+fn check_partial(buf: &[u8], limits: &HeadLimits) -> Result<(), RequestError> {
     match buf.iter().position(|&b| b == b'\n') {
         // The request line is not even finished: if its target is already too long, say 414.
         None if buf.len() > limits.max_uri + 32 => Err(uri_too_long(limits)),
@@ -387,15 +353,12 @@ fn check_partial(buf: &[u8], limits: &HeadLimits) -> Result<(), HeadError> {
     }
 }
 
-fn uri_too_long(limits: &HeadLimits) -> HeadError {
-    HeadError::new(StatusCode::URI_TOO_LONG, format!("request target over {} bytes", limits.max_uri))
+fn uri_too_long(limits: &HeadLimits) -> RequestError {
+    RequestError::UriTooLong { limit: limits.max_uri }
 }
 
-fn too_large(limits: &HeadLimits) -> HeadError {
-    HeadError::new(
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        format!("header section over {} bytes", limits.max_head),
-    )
+fn too_large(limits: &HeadLimits) -> RequestError {
+    RequestError::HeadTooLarge { limit: limits.max_head }
 }
 
 /// What the connection needs to know from a head's fields, gathered in one pass.
@@ -459,49 +422,48 @@ impl<'a> Fields<'a> {
 }
 
 /// RFC 9112 §6: decides the body framing, or refuses the request.
-fn framing(fields: &Fields<'_>, version: Version) -> Result<Framing, HeadError> {
+fn framing(fields: &Fields<'_>, version: Version) -> Result<Framing, RequestError> {
     if fields.te_count > 0 {
         if fields.cl_count > 0 {
-            return Err(HeadError::bad("both Content-Length and Transfer-Encoding"));
+            return Err(RequestError::Malformed("both Content-Length and Transfer-Encoding"));
         }
         if version == Version::HTTP_10 {
-            return Err(HeadError::bad("Transfer-Encoding on HTTP/1.0"));
+            return Err(RequestError::Malformed("Transfer-Encoding on HTTP/1.0"));
         }
         if fields.te_count > 1 {
-            return Err(HeadError::bad("repeated Transfer-Encoding"));
+            return Err(RequestError::Malformed("repeated Transfer-Encoding"));
         }
-        let value =
-            std::str::from_utf8(fields.te_first).map_err(|_| HeadError::bad("invalid Transfer-Encoding"))?;
+        let value = std::str::from_utf8(fields.te_first)
+            .map_err(|_| RequestError::Malformed("invalid Transfer-Encoding"))?;
         let codings: Vec<String> = value.split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
         if codings.iter().any(String::is_empty) {
-            return Err(HeadError::bad("empty transfer coding"));
+            return Err(RequestError::Malformed("empty transfer coding"));
         }
         if codings.last().map(String::as_str) != Some("chunked") {
-            return Err(HeadError::bad("Transfer-Encoding must end in chunked"));
+            return Err(RequestError::Malformed("Transfer-Encoding must end in chunked"));
         }
         if codings.len() > 1 {
             return if codings[..codings.len() - 1].iter().any(|c| c == "chunked") {
-                Err(HeadError::bad("chunked applied twice"))
+                Err(RequestError::Malformed("chunked applied twice"))
             } else {
-                Err(HeadError::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    format!("transfer coding {} not supported", codings[0]),
-                ))
+                Err(RequestError::UnsupportedCoding(codings[0].clone()))
             };
         }
         return Ok(Framing::Chunked);
     }
     if fields.cl_count > 2 {
         // More than two lines is never legitimate; refusing keeps `Fields` fixed-size.
-        return Err(HeadError::bad("repeated Content-Length"));
+        return Err(RequestError::Malformed("repeated Content-Length"));
     }
     let mut length: Option<u64> = None;
     for value in &fields.content_lengths[..fields.cl_count] {
         for part in value.split(|&b| b == b',') {
             let n = parse_content_length(trim_ows(part))
-                .ok_or_else(|| HeadError::bad("invalid Content-Length"))?;
+                .ok_or_else(|| RequestError::Malformed("invalid Content-Length"))?;
             match length {
-                Some(prev) if prev != n => return Err(HeadError::bad("differing Content-Length values")),
+                Some(prev) if prev != n => {
+                    return Err(RequestError::Malformed("differing Content-Length values"))
+                }
                 _ => length = Some(n),
             }
         }
@@ -530,17 +492,17 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
 /// HTTP/1.1 needs exactly one Host, and it must be a valid authority without userinfo
 /// (RFC 9112 §3.2; RFC 3986 §3.2.2–3: `reg-name` or `[IP-literal]` or IPv4, then an optional
 /// `:port` of digits).
-fn check_host(fields: &Fields<'_>) -> Result<(), HeadError> {
+fn check_host(fields: &Fields<'_>) -> Result<(), RequestError> {
     match fields.host_count {
-        0 => return Err(HeadError::bad("missing Host")),
+        0 => return Err(RequestError::Malformed("missing Host")),
         1 => {}
-        _ => return Err(HeadError::bad("repeated Host")),
+        _ => return Err(RequestError::Malformed("repeated Host")),
     }
     // An empty Host is allowed (RFC 9112 §3.2, for targets without an authority).
     if fields.host.is_empty() || valid_authority(fields.host) {
         Ok(())
     } else {
-        Err(HeadError::bad("malformed Host"))
+        Err(RequestError::Malformed("malformed Host"))
     }
 }
 
@@ -606,6 +568,7 @@ fn valid_authority(host: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
 
     #[test]
     fn bare_lfs_are_refused_at_every_line_end() {
@@ -626,7 +589,7 @@ mod tests {
             b"GET / HTTP/1.1\r\nhost: x\r\nx-a:\nx-b: 2\r\n\r\n",
         ] {
             let e = parse_request_head(bad, &limits).unwrap_err();
-            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
@@ -640,12 +603,12 @@ mod tests {
         assert!(!has_bare_lf(b"\r"), "a lone CR is not a bare LF (httparse refuses it)");
     }
 
-    fn parse(raw: &str) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    fn parse(raw: &str) -> Result<Option<(RequestHead, usize)>, RequestError> {
         parse_request_head(raw.as_bytes(), &HeadLimits::default())
     }
 
     fn status(raw: &str) -> StatusCode {
-        parse(raw).expect_err(raw).status
+        parse(raw).expect_err(raw).status()
     }
 
     #[test]
@@ -752,28 +715,25 @@ mod tests {
     }
 
     #[test]
-    fn limits_have_their_status_codes() {
+    fn limits_are_judged_with_their_own_variants() {
         let limits = HeadLimits { max_uri: 100, max_head: 1000, max_headers: 5 };
         let long_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(200));
-        assert_eq!(
-            parse_request_head(long_uri.as_bytes(), &limits).unwrap_err().status,
-            StatusCode::URI_TOO_LONG
-        );
+        let e = parse_request_head(long_uri.as_bytes(), &limits).unwrap_err();
+        assert!(matches!(e, RequestError::UriTooLong { limit: 100 }), "{e:?}");
+        assert_eq!(e.status(), StatusCode::URI_TOO_LONG);
         let unfinished_line = format!("GET /{}", "a".repeat(200));
-        assert_eq!(
-            parse_request_head(unfinished_line.as_bytes(), &limits).unwrap_err().status,
-            StatusCode::URI_TOO_LONG
-        );
+        let e = parse_request_head(unfinished_line.as_bytes(), &limits).unwrap_err();
+        assert!(matches!(e, RequestError::UriTooLong { limit: 100 }), "{e:?}");
         let many = format!("GET / HTTP/1.1\r\nHost: a\r\n{}\r\n", "X-A: 1\r\n".repeat(6));
-        assert_eq!(
-            parse_request_head(many.as_bytes(), &limits).unwrap_err().status,
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-        );
+        let e = parse_request_head(many.as_bytes(), &limits).unwrap_err();
+        assert!(matches!(e, RequestError::TooManyHeaders { limit: 5 }), "{e:?}");
+        assert_eq!(e.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n", "b".repeat(2000));
-        assert_eq!(
-            parse_request_head(big.as_bytes(), &limits).unwrap_err().status,
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "judged before the head is complete"
+        let e = parse_request_head(big.as_bytes(), &limits).unwrap_err();
+        assert!(
+            matches!(e, RequestError::HeadTooLarge { limit: 1000 }),
+            "judged before the head is complete: {e:?}"
         );
+        assert_eq!(e.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     }
 }

@@ -13,10 +13,10 @@
 //! begins; the connection loop (responses, keep-alive, shutdown) sits on top of it.
 
 use super::chunked::ChunkedDecoder;
-use super::head::{parse_request_head_reusing, Framing, HeadError, HeadLimits, RequestHead};
+use super::error::{Part, RequestError};
+use super::head::{parse_request_head_reusing, Framing, HeadLimits, RequestHead};
 use bytes::Bytes;
 use http::HeaderMap;
-use http::StatusCode;
 use kiln_net::io::{AsyncRead, ReadBuf};
 use std::future::Future;
 use std::pin::Pin;
@@ -38,8 +38,8 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Bytes of a connection's first read, which lands on the stack (see `first_fill`).
 const FIRST_READ: usize = 1024;
 
-fn read_failed(e: std::io::Error) -> HeadError {
-    HeadError { status: StatusCode::BAD_REQUEST, reason: format!("read failed: {e}") }
+fn read_failed(e: std::io::Error) -> RequestError {
+    RequestError::Io(e)
 }
 
 /// Limits for [`RequestReader`].
@@ -143,10 +143,10 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// requests.
     ///
     /// # Errors
-    /// [`HeadError`] with the status to answer (400, 408, 413, 414, 431, 501, 505); after any
+    /// [`RequestError`] with the status to answer (400, 408, 413, 414, 431, 501, 505); after any
     /// of them the connection must be closed. An IO error is reported as a 400 with the
     /// error's text (the connection is unusable anyway).
-    pub async fn next_request(&mut self) -> Result<Option<FullRequest>, HeadError> {
+    pub async fn next_request(&mut self) -> Result<Option<FullRequest>, RequestError> {
         let Some(head) = self.next_head().await? else { return Ok(None) };
         let body = self.read_body(head.framing).await?;
         Ok(Some(FullRequest { head, body }))
@@ -157,7 +157,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     ///
     /// # Errors
     /// As [`RequestReader::next_request`].
-    pub async fn read_body(&mut self, framing: Framing) -> Result<Vec<u8>, HeadError> {
+    pub async fn read_body(&mut self, framing: Framing) -> Result<Vec<u8>, RequestError> {
         self.read_framed(framing).await
     }
 
@@ -167,7 +167,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     ///
     /// # Errors
     /// As [`RequestReader::next_request`].
-    pub async fn next_head(&mut self) -> Result<Option<RequestHead>, HeadError> {
+    pub async fn next_head(&mut self) -> Result<Option<RequestHead>, RequestError> {
         let mut deadline = None;
         loop {
             if let Some(head) = self.buffered_head()? {
@@ -186,10 +186,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
                 return if !self.has_buffered() {
                     Ok(None)
                 } else {
-                    Err(HeadError {
-                        status: StatusCode::BAD_REQUEST,
-                        reason: "connection closed inside a request head".into(),
-                    })
+                    Err(RequestError::ClosedEarly(Part::Head))
                 };
             }
         }
@@ -201,7 +198,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     ///
     /// # Errors
     /// As [`RequestReader::next_request`].
-    pub fn buffered_head(&mut self) -> Result<Option<RequestHead>, HeadError> {
+    pub fn buffered_head(&mut self) -> Result<Option<RequestHead>, RequestError> {
         if !self.has_buffered() {
             return Ok(None);
         }
@@ -220,7 +217,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// Reads more bytes into the buffer; returns how many (0 at end of stream).
     /// Cancel-safe: bytes are only added by a completed read, so a dropped `fill` leaves the
     /// received data exactly as it was.
-    async fn fill(&mut self) -> Result<usize, HeadError> {
+    async fn fill(&mut self) -> Result<usize, RequestError> {
         if self.buf.is_empty() {
             return std::future::poll_fn(|cx| self.poll_first_fill(cx)).await;
         }
@@ -247,7 +244,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
     /// The first read of a connection, into a small buffer on the stack of this poll (not
     /// of a future, which every later read would carry): the read buffer is allocated only
     /// when bytes have arrived, so a connection that never speaks holds none.
-    fn poll_first_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, HeadError>> {
+    fn poll_first_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, RequestError>> {
         let mut first = [0u8; FIRST_READ];
         let mut rb = ReadBuf::new(&mut first);
         if let Err(e) = std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb)) {
@@ -262,7 +259,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
         Poll::Ready(Ok(n))
     }
 
-    async fn fill_body(&mut self) -> Result<(), HeadError> {
+    async fn fill_body(&mut self) -> Result<(), RequestError> {
         let n = kiln_runtime::time::timeout(self.limits.body_timeout, self.fill())
             .await
             .map_err(|_| timeout())??;
@@ -274,14 +271,14 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
 
     /// Polls one read into the buffer (see [`RequestReader::fill`]); for a body being
     /// streamed to a handler, which keeps its own timeout.
-    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, HeadError>> {
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, RequestError>> {
         let mut fill = std::pin::pin!(self.fill());
         fill.as_mut().poll(cx)
     }
 
     /// The next piece of body that is already buffered, without reading: `Ok(None)` when
     /// more input is needed or the body is complete (`state` is then [`BodyState::Done`]).
-    pub(crate) fn buffered_body(&mut self, state: &mut BodyState) -> Result<Option<Bytes>, HeadError> {
+    pub(crate) fn buffered_body(&mut self, state: &mut BodyState) -> Result<Option<Bytes>, RequestError> {
         loop {
             match state {
                 BodyState::Done => return Ok(None),
@@ -300,9 +297,8 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
                     return Ok(Some(data));
                 }
                 BodyState::Chunked(decoder) => {
-                    let step = decoder
-                        .decode(&self.buf[self.pos..self.end])
-                        .map_err(|e| HeadError { status: StatusCode::BAD_REQUEST, reason: e.to_string() })?;
+                    let step =
+                        decoder.decode(&self.buf[self.pos..self.end]).map_err(RequestError::Chunked)?;
                     let data = step.data.map(Bytes::copy_from_slice);
                     let (used, done) = (step.consumed, step.done);
                     self.consume(used);
@@ -338,7 +334,7 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
         &self.limits
     }
 
-    async fn read_framed(&mut self, framing: Framing) -> Result<Vec<u8>, HeadError> {
+    async fn read_framed(&mut self, framing: Framing) -> Result<Vec<u8>, RequestError> {
         if let Framing::Length(n) = framing {
             if n > self.limits.max_body as u64 {
                 return Err(too_large(&self.limits));
@@ -381,16 +377,16 @@ impl BodyState {
     }
 }
 
-pub(crate) fn closed_in_body() -> HeadError {
-    HeadError { status: StatusCode::BAD_REQUEST, reason: "connection closed inside a request body".into() }
+pub(crate) fn closed_in_body() -> RequestError {
+    RequestError::ClosedEarly(Part::Body)
 }
 
-pub(crate) fn timeout() -> HeadError {
-    HeadError { status: StatusCode::REQUEST_TIMEOUT, reason: "the request did not arrive in time".into() }
+pub(crate) fn timeout() -> RequestError {
+    RequestError::Timeout
 }
 
-fn too_large(limits: &ReadLimits) -> HeadError {
-    HeadError::too_large(limits.max_body)
+fn too_large(limits: &ReadLimits) -> RequestError {
+    RequestError::BodyTooLarge { limit: limits.max_body }
 }
 
 #[cfg(test)]

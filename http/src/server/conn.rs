@@ -1,34 +1,63 @@
 //! One HTTP/1.1 connection: read a request, call the service, write the response, repeat.
 //!
-//! Pipelining: when a client sends several requests at once, they are all parsed from the
-//! same read buffer and answered in order, and their responses are collected into one write
-//! buffer that goes out when no complete request is left buffered (one `write` for the
-//! batch) or when it passes [`WRITE_HIGH_WATER`] (so a client that pipelines without reading
-//! cannot make the server hold an unbounded amount of output).
+//! The connection is a state machine; each state is one method of [`Conn`], which does that
+//! state's work and returns the next state:
 //!
-//! Bodies: a small request body that has already arrived is handed over whole; any other is
-//! handed over *incoming* — the body holds the connection's reader until it is read or
-//! dropped (see `body/incoming.rs`). `100 Continue` is written only if the handler reads
-//! such a body. A response decided before the body was read (a 401 from an extractor, a
-//! 405, a 413) is written at once — never held back until the client has sent a body nobody
-//! will read. The unread rest is then drained, up to [`DRAIN_LIMIT`] bytes within
-//! [`DRAIN_TIMEOUT`], so the connection can be reused; past either bound it closes. Streamed responses
-//! are written as their chunks come, flushed whenever the stream has nothing ready, with
-//! `Content-Length` if their length is known and chunked (HTTP/1.1) or until-close
-//! (HTTP/1.0) otherwise.
+//! ```text
+//!             ┌──────────────────────── more buffered ─────────────────────┐
+//!             v                                                            │
+//!   Idle ──> Serving ──> Writing ──(body lent)──> Recovering ──> next ─────┤
+//!    ^  │  ^    │            │                                    │        │
+//!    │  │  │    └─> Refusing ┴──> Closing <───── close ───────────┘        │
+//!    │  │  └── ReadingHead <─────────────────────────────────────────── ───┘
+//!    │  └─> Closing (client gone, idle too long, reclaimed, shutting down)
+//!    └──────────────────────────── nothing buffered ─────────────────────────
+//! ```
 //!
-//! The connection closes after a response when the request asked (`Connection: close`, or
-//! HTTP/1.0 without `keep-alive`), when its framing was refused (400, 408, 413, …), when the
-//! client closed its side, when it stays idle past `keep_alive`, or when the server shuts
-//! down: an idle connection is closed at once, a request in progress is answered with
-//! `Connection: close`.
+//! - **Idle** ([`Conn::wait_for_request`]): nothing is buffered. What was produced is
+//!   written, buffers shrink back, and the connection waits for the next head under three
+//!   watches: the idle deadline (`first_byte_timeout` before the first request, then
+//!   `keep_alive`), the shutdown signal (an idle connection closes at once), and the reclaim
+//!   notice (a server at its connection limit asks the longest-idle to make room).
+//! - **ReadingHead** ([`Conn::read_buffered_head`]): a pipelined request is already
+//!   buffered; its head is taken without waiting or writing. So when a client sends several
+//!   requests at once, they are all answered in order into one write buffer that goes out
+//!   when no complete request is left (one `write` for the batch), or when it passes
+//!   [`WRITE_HIGH_WATER`] (a client that pipelines without reading cannot make the server
+//!   hold unbounded output).
+//! - **Serving** ([`Conn::serve_request`]): the head becomes a request. A small body that has
+//!   already arrived is handed over whole; any other is handed over *incoming*: the body
+//!   holds the connection's reader until it is read or dropped (`body/incoming.rs`).
+//!   `100 Continue` is written only if the handler reads such a body. `OPTIONS *` asks about
+//!   the server, not a resource, and the server answers it.
+//! - **Writing** ([`Conn::write`]): a whole body is appended to the output; a streamed one is
+//!   written as its chunks come, flushed whenever the stream has nothing ready, with
+//!   `Content-Length` if its length is known and chunked (HTTP/1.1) or until-close
+//!   (HTTP/1.0) otherwise. A response decided before the body was read (a 401 from an
+//!   extractor, a 405, a 413) is written at once, never held back until the client has sent
+//!   a body nobody will read.
+//! - **Recovering** ([`Conn::recover_reader`]): the reader comes back from a lent body. What
+//!   the handler left unread is drained, up to [`DRAIN_LIMIT`] bytes within
+//!   [`DRAIN_TIMEOUT`], after the answer went out, so the connection can be reused; past
+//!   either bound it closes.
+//! - **Refusing** ([`Conn::refuse`]): a request that could not be read (its
+//!   [`RequestError`] says why) is answered with its status and a problem body; its framing
+//!   can no longer be trusted, so the connection closes.
+//! - **Closing** ([`Conn::close`]): what is buffered is written and the write side shut down.
+//!   A connection closes after a response when the request asked (`Connection: close`, or
+//!   HTTP/1.0 without `keep-alive`), when it was refused, when the client closed its side,
+//!   or when the server is shutting down (a request in progress is answered with
+//!   `Connection: close`). A connection whose write failed is dropped without one
+//!   (**Broken**): its client sees a truncated body, never a wrong one.
 
 use super::peer::WithPeer;
 use super::ServerConfig;
-use crate::body::{Incoming, ReaderSlot, Returned};
+use crate::body::{ConnReader, Incoming, ReaderSlot, Returned};
 use crate::h1::encode::{write_chunk, write_last_chunk};
 use crate::h1::read::BodyState;
-use crate::h1::{write_response_head, BodyFraming, Framing, HeadError, RequestReader};
+use crate::h1::{
+    write_response_head, BodyFraming, Framing, RequestError, RequestHead, RequestReader, ResponseHead,
+};
 use crate::{Body, Service};
 use http::{HeaderValue, Method, Request, Response, Version};
 use kiln_net::idle::{Idle, Stage};
@@ -36,10 +65,14 @@ use kiln_net::io::AsyncWriteExt;
 use kiln_net::net::tcp::OwnedWriteHalf;
 use kiln_net::net::TcpStream;
 use kiln_net::shutdown::ShutdownListener;
-use kiln_runtime::time::Instant;
+use kiln_runtime::sync::oneshot;
+use kiln_runtime::time::{Instant, Sleep};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::task::Poll;
+use std::time::Duration;
 
 /// Output buffered before it is written even though more pipelined requests wait.
 pub const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -53,7 +86,34 @@ pub const DRAIN_LIMIT: usize = 64 * 1024;
 
 /// Longest time spent draining an unread request body after its response was written; a
 /// client still sending after that loses the connection (it has its answer).
-pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where a connection is; see the module doc for what each state does.
+enum State {
+    Idle,
+    ReadingHead,
+    Serving(RequestHead),
+    Writing(Response<Body>, Exchange),
+    Recovering(Exchange),
+    Refusing(RequestError),
+    Closing,
+    Broken,
+}
+
+/// One request's context, from its head until its response is written and the reader is
+/// back.
+struct Exchange {
+    version: Version,
+    is_head: bool,
+    /// The connection must close after the response.
+    close: bool,
+    /// Where a lent reader comes back (only a lent reader needs one: no allocation otherwise).
+    slot: Option<ReaderSlot>,
+    /// The reader as it came back before the response was written.
+    returned: Option<Returned>,
+    /// Fires if the handler starts reading a body whose client waits for `100 Continue`.
+    continue_rx: Option<oneshot::Receiver<()>>,
+}
 
 /// Serves one connection until it closes.
 pub(crate) async fn serve<S: Service>(
@@ -62,119 +122,177 @@ pub(crate) async fn serve<S: Service>(
     service: S,
     config: ServerConfig,
     shutdown: ShutdownListener,
-    mut idle_place: Idle,
+    idle_place: Idle,
 ) {
     let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
-    let mut reader = Some(RequestReader::new(read, config.read_limits));
-    // Allocated by the first response, not before: a connection that never speaks costs no
-    // buffers.
-    let mut out = Vec::new();
-    let mut served_one = false;
-    let mut date = None;
-    let max_body = config.read_limits.max_body;
+    let (read, write) = stream.into_split();
     // One shutdown wait and one idle timer for the connection's whole life, not one of each
-    // per request: registering and removing them per request cost ~2% of a busy server's
-    // CPU. The timer is moved only when it fires (to the last request + keep_alive), so a
-    // connection still closes after exactly `keep_alive` without a request.
+    // per request: registering and removing them per request would cost a busy server ~2% of
+    // its CPU.
     let mut stop_listener = shutdown.clone();
     let mut stopped = std::pin::pin!(stop_listener.recv());
-    let mut last_request = Instant::now(); // when the connection last went idle
-    let mut idle_limit = config.first_byte_timeout; // keep_alive once a request was served
-    let mut idle = kiln_runtime::time::sleep_until(last_request + idle_limit);
-    'connection: while let Some(r) = reader.as_mut() {
-        // Between requests: wait for the next one, unless idle too long or shutting down.
-        // A pipelined request already buffered is taken at once.
-        let head = if r.has_buffered() {
-            match r.buffered_head() {
-                Ok(None) => r.next_head().await, // the rest of a head is still on its way
-                taken => taken,
+    let mut conn = Conn {
+        reader: Some(RequestReader::new(read, config.read_limits)),
+        write,
+        out: Vec::new(), // allocated by the first response: a silent connection costs no buffers
+        date: None,
+        served_one: false,
+        idle_since: Instant::now(),
+        idle_limit: config.first_byte_timeout,
+        idle_timer: kiln_runtime::time::sleep(config.first_byte_timeout),
+        service,
+        peer,
+        config,
+        shutdown,
+        idle_place,
+    };
+    let mut state = State::Idle;
+    loop {
+        state = match state {
+            State::Idle => conn.wait_for_request(stopped.as_mut()).await,
+            State::ReadingHead => conn.read_buffered_head().await,
+            State::Serving(head) => conn.serve_request(head).await,
+            State::Writing(response, exchange) => conn.write(response, exchange).await,
+            State::Recovering(exchange) => conn.recover_reader(exchange).await,
+            State::Refusing(e) => conn.refuse(&e),
+            State::Closing => return conn.close().await,
+            State::Broken => return,
+        };
+    }
+}
+
+/// A connection's state between requests.
+struct Conn<S> {
+    /// The request reader; lent to a request's body while its handler may read it.
+    reader: Option<ConnReader>,
+    write: OwnedWriteHalf,
+    /// Output not yet written: a batch of pipelined responses goes out in one write.
+    out: Vec<u8>,
+    /// The `Date` of the current write batch.
+    date: Option<HeaderValue>,
+    served_one: bool,
+    /// When the connection last went idle (accepted, or its last response written).
+    idle_since: Instant,
+    /// How long it may stay idle: `first_byte_timeout`, then `keep_alive`.
+    idle_limit: Duration,
+    /// Moved only when it fires (to `idle_since + idle_limit`) or when the keep-alive
+    /// deadline comes sooner, so a connection closes after exactly its idle limit.
+    idle_timer: Sleep,
+    service: S,
+    peer: SocketAddr,
+    config: ServerConfig,
+    shutdown: ShutdownListener,
+    idle_place: Idle,
+}
+
+impl<S: Service> Conn<S> {
+    /// **Idle**: writes what is buffered and waits for the next request's head.
+    async fn wait_for_request(&mut self, mut stopped: Pin<&mut impl Future<Output = ()>>) -> State {
+        if flush(&mut self.write, &mut self.out).await.is_err() {
+            return State::Broken;
+        }
+        shrink(&mut self.out);
+        let Some(reader) = self.reader.as_mut() else { return State::Closing };
+        reader.shrink_idle();
+        if self.served_one {
+            self.idle_since = Instant::now();
+            self.idle_limit = self.config.keep_alive;
+            // The timer still stands at the first-byte deadline after the first request; a
+            // keep-alive period ending sooner must not wait for it.
+            let deadline = self.idle_since + self.idle_limit;
+            if self.idle_timer.deadline() > deadline {
+                Pin::new(&mut self.idle_timer).reset(deadline);
             }
-        } else {
-            if flush(&mut write, &mut out).await.is_err() {
-                return;
-            }
-            shrink(&mut out);
-            r.shrink_idle();
-            if served_one {
-                last_request = Instant::now(); // idle from now
-                idle_limit = config.keep_alive;
-                // The timer still stands at the first-byte deadline after the first request;
-                // a keep-alive period ending sooner must not wait for it.
-                if idle.deadline() > last_request + idle_limit {
-                    std::pin::Pin::new(&mut idle).reset(last_request + idle_limit);
-                }
-            }
-            idle_place.enter(if served_one { Stage::BetweenRequests } else { Stage::NeverSpoke });
-            let mut next = std::pin::pin!(r.next_head());
-            let head = loop {
+        }
+        self.idle_place.enter(if self.served_one { Stage::BetweenRequests } else { Stage::NeverSpoke });
+        let head = {
+            let mut next = std::pin::pin!(reader.next_head());
+            loop {
                 kiln_runtime::select! {
                     biased;
-                    () = &mut stopped => break 'connection,
+                    () = &mut stopped => return State::Closing,
                     // A request that has arrived is served, even if a timer is due too.
                     head = &mut next => break head,
-                    () = idle_place.reclaimed() => break 'connection, // room for a new client
-                    () = &mut idle => {
-                        let deadline = last_request + idle_limit;
+                    () = self.idle_place.reclaimed() => return State::Closing, // room for a new client
+                    () = &mut self.idle_timer => {
+                        let deadline = self.idle_since + self.idle_limit;
                         if deadline <= Instant::now() {
-                            break 'connection; // silent or idle keep-alive connection
+                            return State::Closing; // silent or idle keep-alive connection
                         }
-                        std::pin::Pin::new(&mut idle).reset(deadline);
+                        Pin::new(&mut self.idle_timer).reset(deadline);
                     },
                 }
-            };
-            idle_place.leave();
-            head
-        };
-        served_one = true;
-        let head = match head {
-            Ok(Some(head)) => head,
-            Ok(None) => break,
-            Err(e) => {
-                error_response(&mut out, &e);
-                break;
             }
         };
+        self.idle_place.leave();
+        self.on_head(head)
+    }
+
+    /// **ReadingHead**: takes a pipelined request's head from the buffer (waiting only if
+    /// the rest of it is still on its way).
+    async fn read_buffered_head(&mut self) -> State {
+        let Some(reader) = self.reader.as_mut() else { return State::Closing };
+        let head = match reader.buffered_head() {
+            Ok(None) => reader.next_head().await,
+            taken => taken,
+        };
+        self.on_head(head)
+    }
+
+    fn on_head(&mut self, head: Result<Option<RequestHead>, RequestError>) -> State {
+        self.served_one = true;
+        match head {
+            Ok(Some(head)) => State::Serving(head),
+            Ok(None) => State::Closing, // the client closed between requests
+            Err(e) => State::Refusing(e),
+        }
+    }
+
+    /// **Serving**: builds the request (its body whole, or lent the reader) and calls the
+    /// service, writing `100 Continue` if the handler starts reading a body that waits for it.
+    async fn serve_request(&mut self, head: RequestHead) -> State {
+        let max_body = self.config.read_limits.max_body;
         if matches!(head.framing, Framing::Length(n) if n > max_body as u64) {
             // Refused before the handler runs: the declared size alone is over the limit.
-            error_response(&mut out, &HeadError::too_large(max_body));
-            break;
+            return State::Refusing(RequestError::BodyTooLarge { limit: max_body });
         }
-
-        // Only a lent reader needs a slot to come back through (no allocation otherwise).
-        let mut slot: Option<ReaderSlot> = None;
-        let mut continue_rx = None;
+        let Some(reader) = self.reader.as_mut() else { return State::Closing };
+        let mut exchange = Exchange {
+            version: head.version,
+            is_head: head.method == Method::HEAD,
+            close: !head.keep_alive,
+            slot: None,
+            returned: None,
+            continue_rx: None,
+        };
         let body = match head.framing {
             Framing::Length(0) => Body::empty(),
-            Framing::Length(n) if !head.expect_continue && r.buffered_len() as u64 >= n => {
-                Body::from(r.take_buffered(n as usize).expect("checked buffered"))
+            Framing::Length(n) if !head.expect_continue && reader.buffered_len() as u64 >= n => {
+                Body::from(reader.take_buffered(n as usize).expect("checked buffered"))
             }
             framing => {
                 let continue_tx = head.expect_continue.then(|| {
-                    let (tx, rx) = kiln_runtime::sync::oneshot::channel();
-                    continue_rx = Some(rx);
+                    let (tx, rx) = oneshot::channel();
+                    exchange.continue_rx = Some(rx);
                     tx
                 });
-                let lent = reader.take().expect("reader is present in the loop");
-                let home = slot.insert(ReaderSlot::default()).clone();
+                let lent = self.reader.take().expect("checked present");
+                let home = exchange.slot.insert(ReaderSlot::default()).clone();
                 Body::incoming(Incoming::new(lent, BodyState::new(framing), max_body, continue_tx, home))
             }
         };
-        let is_head = head.method == Method::HEAD;
-        let version = head.version;
-        let keep_alive = head.keep_alive;
         let mut request = Request::new(body);
         *request.method_mut() = head.method;
         *request.uri_mut() = head.uri;
         *request.version_mut() = head.version;
         *request.headers_mut() = head.headers;
 
-        let asterisk = request.method() == Method::OPTIONS && request.uri() == "*";
-        let mut service_call = std::pin::pin!(service.call(request));
-        let mut call = WithPeer { peer, future: service_call.as_mut() };
-        let response = match continue_rx.as_mut() {
-            // `OPTIONS *` asks about the server, not a resource: the server answers it.
-            _ if asterisk => server_options(),
+        if request.method() == Method::OPTIONS && request.uri() == "*" {
+            return State::Writing(server_options(), exchange);
+        }
+        let mut service_call = std::pin::pin!(self.service.call(request));
+        let mut call = WithPeer { peer: self.peer, future: service_call.as_mut() };
+        let response = match exchange.continue_rx.as_mut() {
             None => call.await,
             Some(rx) => kiln_runtime::select! {
                 biased;
@@ -182,70 +300,101 @@ pub(crate) async fn serve<S: Service>(
                 wanted = rx => {
                     // The handler is reading the body: tell the client to send it.
                     if wanted.is_ok() {
-                        out.extend_from_slice(CONTINUE);
-                        if flush(&mut write, &mut out).await.is_err() {
-                            return;
+                        self.out.extend_from_slice(CONTINUE);
+                        if flush(&mut self.write, &mut self.out).await.is_err() {
+                            return State::Broken;
                         }
                     }
                     call.await
                 }
             },
         };
+        State::Writing(response, exchange)
+    }
 
+    /// **Writing**: appends the response to the output, or streams it.
+    async fn write(&mut self, response: Response<Body>, mut exchange: Exchange) -> State {
         // A body the handler dropped has given the reader back already.
-        let mut returned = slot.as_ref().and_then(ReaderSlot::take);
-        let owed = returned.as_ref().is_some_and(|r| r.continue_owed);
-        let mut close = !keep_alive || owed || shutdown.is_triggered();
+        exchange.returned = exchange.slot.as_ref().and_then(ReaderSlot::take);
+        let owed = exchange.returned.as_ref().is_some_and(|r| r.continue_owed);
+        exchange.close |= owed || self.shutdown.is_triggered();
         // A streamed response may be the request body itself (an echo): if the client still
         // waits for `100 Continue`, it must come before the response head.
-        let still_owed = continue_rx.as_mut().is_some_and(|rx| {
+        let still_owed = exchange.continue_rx.as_mut().is_some_and(|rx| {
             matches!(rx.try_recv(), Err(kiln_runtime::sync::oneshot::error::TryRecvError::Empty))
         });
-        if still_owed && response.body().as_bytes().is_none() {
-            out.extend_from_slice(CONTINUE);
+        let whole = response.body().as_bytes().is_some();
+        if still_owed && !whole {
+            self.out.extend_from_slice(CONTINUE);
         }
-        let written = if response.body().as_bytes().is_some() {
+        let written = if whole {
             // The usual case, a whole body: no future to build, nothing to wait for.
-            let (close, headers) =
-                write_whole_response(&mut out, &mut date, version, is_head, close, response);
-            if let Some(r) = reader.as_mut() {
+            let (close, headers) = write_whole_response(&mut self.out, &mut self.date, &exchange, response);
+            if let Some(r) = self.reader.as_mut() {
                 r.recycle_headers(headers); // the next request's headers go into this map
             }
             Ok(close)
         } else {
-            write_response(&mut write, &mut out, &mut date, version, is_head, close, response).await
+            write_streamed_response(&mut self.write, &mut self.out, &mut self.date, &exchange, response).await
         };
         match written {
-            Ok(closes) => close |= closes,
+            Ok(close) => exchange.close |= close,
             Err(_) => {
                 // Send what was produced, then cut the connection: the client sees a
                 // truncated body, never a wrong one.
-                let _ = flush(&mut write, &mut out).await;
-                return;
+                let _ = flush(&mut self.write, &mut self.out).await;
+                return State::Broken;
             }
         }
-        if reader.is_none() {
-            // The response may have streamed the request body itself (an echo).
-            returned = returned.or_else(|| slot.as_ref().and_then(ReaderSlot::take));
-            reader = match returned {
-                Some(r) if !close => {
-                    if r.unread.is_some() && flush(&mut write, &mut out).await.is_err() {
-                        return; // the answer goes out before the rest of the body is read
-                    }
-                    kiln_runtime::time::timeout(DRAIN_TIMEOUT, drain(r)).await.ok().flatten()
-                }
-                _ => None, // the body is still held somewhere, or failed: close
-            };
+        if self.reader.is_none() {
+            return State::Recovering(exchange);
         }
-        if close || reader.is_none() {
-            break;
-        }
-        if out.len() >= WRITE_HIGH_WATER && flush(&mut write, &mut out).await.is_err() {
-            return;
-        }
+        self.next(exchange.close).await
     }
-    let _ = flush(&mut write, &mut out).await;
-    let _ = write.shutdown().await;
+
+    /// **Recovering**: takes the reader back from the request's body, draining what the
+    /// handler left unread.
+    async fn recover_reader(&mut self, exchange: Exchange) -> State {
+        // The response may have streamed the request body itself (an echo).
+        let returned = exchange.returned.or_else(|| exchange.slot.as_ref().and_then(ReaderSlot::take));
+        self.reader = match returned {
+            Some(r) if !exchange.close => {
+                if r.unread.is_some() && flush(&mut self.write, &mut self.out).await.is_err() {
+                    return State::Broken; // the answer goes out before the rest of the body is read
+                }
+                kiln_runtime::time::timeout(DRAIN_TIMEOUT, drain(r)).await.ok().flatten()
+            }
+            _ => None, // the body is still held somewhere, or failed: close
+        };
+        self.next(exchange.close).await
+    }
+
+    /// After a response: close, or take the next request (buffered or not).
+    async fn next(&mut self, close: bool) -> State {
+        let Some(reader) = self.reader.as_ref() else { return State::Closing };
+        if close {
+            return State::Closing;
+        }
+        if reader.has_buffered() {
+            if self.out.len() >= WRITE_HIGH_WATER && flush(&mut self.write, &mut self.out).await.is_err() {
+                return State::Broken;
+            }
+            return State::ReadingHead;
+        }
+        State::Idle
+    }
+
+    /// **Refusing**: answers a request that could not be read.
+    fn refuse(&mut self, e: &RequestError) -> State {
+        error_response(&mut self.out, e);
+        State::Closing
+    }
+
+    /// **Closing**: writes what is buffered and shuts the write side down.
+    async fn close(mut self) {
+        let _ = flush(&mut self.write, &mut self.out).await;
+        let _ = self.write.shutdown().await;
+    }
 }
 
 /// The reader back from a body, after reading and discarding what the handler left unread
@@ -270,26 +419,23 @@ async fn drain(returned: Returned) -> Option<crate::body::ConnReader> {
 fn write_whole_response(
     out: &mut Vec<u8>,
     date: &mut Option<HeaderValue>,
-    version: Version,
-    is_head: bool,
-    close: bool,
+    exchange: &Exchange,
     response: Response<Body>,
 ) -> (bool, http::HeaderMap) {
     let (parts, body) = response.into_parts();
     let empty = bytes::Bytes::new();
     let bytes = body.as_bytes().unwrap_or(&empty); // the caller checked it is whole
-    let framing = BodyFraming::Sized(bytes.len() as u64);
-    let close = write_response_head(
-        out,
-        version,
-        parts.status,
-        &parts.headers,
-        framing,
-        is_head,
-        close,
-        batch_date(out, date),
-    );
-    if !is_head && !crate::h1::status_has_no_body(parts.status) {
+    let head = ResponseHead {
+        version: exchange.version,
+        status: parts.status,
+        headers: &parts.headers,
+        framing: BodyFraming::Sized(bytes.len() as u64),
+        is_head: exchange.is_head,
+        close: exchange.close,
+        date: batch_date(out, date),
+    };
+    let close = write_response_head(out, &head);
+    if !exchange.is_head && !crate::h1::status_has_no_body(parts.status) {
         out.extend_from_slice(bytes);
     }
     (close, parts.headers)
@@ -312,29 +458,34 @@ fn batch_date<'d>(out: &[u8], date: &'d mut Option<HeaderValue>) -> &'d HeaderVa
 /// # Errors
 /// The connection failed, or a streamed body failed or lied about its length: the
 /// connection must be dropped, as the client cannot tell where the response ends.
-#[allow(clippy::too_many_arguments)]
-async fn write_response(
+async fn write_streamed_response(
     write: &mut OwnedWriteHalf,
     out: &mut Vec<u8>,
     date: &mut Option<HeaderValue>,
-    version: Version,
-    is_head: bool,
-    mut close: bool,
+    exchange: &Exchange,
     response: Response<Body>,
 ) -> io::Result<bool> {
     let (parts, mut body) = response.into_parts();
+    let mut close = exchange.close;
     let framing = match body.size_hint() {
         Some(n) => BodyFraming::Sized(n),
-        None if version == Version::HTTP_11 => BodyFraming::Chunked,
+        None if exchange.version == Version::HTTP_11 => BodyFraming::Chunked,
         None => {
             close = true;
             BodyFraming::UntilClose
         }
     };
-    let date = batch_date(out, date);
-    let close =
-        write_response_head(out, version, parts.status, &parts.headers, framing, is_head, close, date);
-    if is_head || crate::h1::status_has_no_body(parts.status) {
+    let head = ResponseHead {
+        version: exchange.version,
+        status: parts.status,
+        headers: &parts.headers,
+        framing,
+        is_head: exchange.is_head,
+        close,
+        date: batch_date(out, date),
+    };
+    let close = write_response_head(out, &head);
+    if exchange.is_head || crate::h1::status_has_no_body(parts.status) {
         return Ok(close);
     }
     let mut sent: u64 = 0;
@@ -410,20 +561,20 @@ const SERVER_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// Appends the response for a refused request: the status, a JSON body saying why, and
 /// `Connection: close`.
-fn error_response(out: &mut Vec<u8>, e: &HeadError) {
-    let response = crate::response::error_response(e.status, &e.reason);
+fn error_response(out: &mut Vec<u8>, e: &RequestError) {
+    let status = e.status();
+    let response = crate::response::error_response(status, &e.to_string());
     let (parts, body) = response.into_parts();
     let bytes = body.as_bytes().cloned().unwrap_or_default();
-    let framing = BodyFraming::Sized(bytes.len() as u64);
-    write_response_head(
-        out,
-        Version::HTTP_11,
-        e.status,
-        &parts.headers,
-        framing,
-        false,
-        true,
-        &crate::date::now(),
-    );
+    let head = ResponseHead {
+        version: Version::HTTP_11,
+        status,
+        headers: &parts.headers,
+        framing: BodyFraming::Sized(bytes.len() as u64),
+        is_head: false,
+        close: true,
+        date: &crate::date::now(),
+    };
+    write_response_head(out, &head);
     out.extend_from_slice(&bytes);
 }
