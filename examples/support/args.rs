@@ -48,6 +48,17 @@ impl Args {
         self.values.get(flag).cloned().unwrap_or_default()
     }
 
+    /// Where a server listens: `--addr HOST:PORT`, or `--port N` as a shorthand for
+    /// `127.0.0.1:N`; `127.0.0.1:default_port` when neither is given.
+    pub fn listen_addr(&self, default_port: u16) -> String {
+        match (self.values.contains_key("--addr"), self.values.contains_key("--port")) {
+            (true, true) => self.fail("give --addr or --port, not both"),
+            (true, false) => self.get("--addr", String::new()),
+            (false, true) => format!("127.0.0.1:{}", self.get::<u16>("--port", default_port)),
+            (false, false) => format!("127.0.0.1:{default_port}"),
+        }
+    }
+
     pub fn has(&self, switch: &str) -> bool {
         self.switches.iter().any(|s| s == switch)
     }

@@ -5,7 +5,8 @@
 //! cargo run --release --example week3_books -- --seed
 //! curl -s 'http://127.0.0.1:3000/books?author=ursula%20k.%20le%20guin&sort=-year'
 //! ```
-//! Options: `--port N` (default 3000), `--seed` (ten classic books), `--cors-origin URL`
+//! Options: `--addr HOST:PORT` (default 127.0.0.1:3000; `--port N` is short for
+//! 127.0.0.1:N), `--seed` (ten classic books), `--cors-origin URL`
 //! (repeatable), `--rate N` and `--burst N` (per client IP), `--timeout-ms N`. Logs go to
 //! stderr through `tracing`; `RUST_LOG=debug` for more. Ctrl+C (or SIGTERM) stops accepting,
 //! lets requests in flight finish, and logs what it waited for. docs/week3.md walks through
@@ -20,17 +21,17 @@ use kiln::http::{Server, ServerConfig};
 use std::time::Duration;
 
 const USAGE: &str =
-    "usage: week3_books [--port N] [--seed] [--cors-origin URL]... [--rate N] [--burst N] [--timeout-ms N]";
+    "usage: week3_books [--addr HOST:PORT | --port N] [--seed] [--cors-origin URL]... [--rate N] [--burst N] [--timeout-ms N]";
 
 #[kiln::main]
 async fn main() {
     kiln::app::init_logging(); // structured logs on stderr; RUST_LOG=debug for more
     let args = args::Args::parse(
         USAGE,
-        &["--port", "--cors-origin", "--rate", "--burst", "--timeout-ms"],
+        &["--addr", "--port", "--cors-origin", "--rate", "--burst", "--timeout-ms"],
         &["--seed"],
     );
-    let port: u16 = args.get("--port", 3000);
+    let addr = args.listen_addr(3000);
     let defaults = api::ApiConfig::default();
     let config = api::ApiConfig {
         cors_origins: args.all("--cors-origin"),
@@ -46,9 +47,9 @@ async fn main() {
     if args.has("--seed") {
         store::seed(&store);
     }
-    let server = Server::bind(("127.0.0.1", port))
+    let server = Server::bind(addr.as_str())
         .await
-        .unwrap_or_else(|e| args.fail(&format!("cannot listen on port {port}: {e}")));
+        .unwrap_or_else(|e| args.fail(&format!("cannot listen on {addr}: {e}")));
     let addr = server.local_addr().expect("a bound server has an address");
     let server_config = ServerConfig::default();
     println!("week3_books: listening on http://{addr} ({} books in memory)", store.len());
