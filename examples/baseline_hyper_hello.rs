@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! cargo run --release --example baseline_hyper_hello -- --port 8081
+//! curl -i http://127.0.0.1:8081/plaintext
 //! ```
+//! What to look for: the same answers as `http_hello`'s, with `server`'s own headers.
 
 #[path = "support/args.rs"]
 mod args;
@@ -13,13 +15,13 @@ mod args;
 mod hello_apps;
 
 fn main() {
-    let args = args::Args::parse("usage: baseline_hyper_hello [--port N]", &["--port"], &[]);
-    let port: u16 = args.get("--port", 8081);
+    let args = args::Args::parse("usage: baseline_hyper_hello [--addr HOST:PORT | --port N]", &["--addr", "--port"], &[]);
+    let addr = args.listen_addr(8081);
     let workers = std::env::var("KILN_BENCH_WORKERS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr.as_str()).await.unwrap();
         println!("baseline_hyper_hello: listening on http://{}", listener.local_addr().unwrap());
         hello_apps::hyper_app::serve(listener).await;
     });

@@ -2,12 +2,14 @@
 //! benchmarks and conformance checks run against.
 //!
 //! ```text
-//! cargo run --release --example http_hello               # port 8080, or PORT, or --port
+//! cargo run --release --example http_hello               # 127.0.0.1:8080 (--addr, --port or PORT to move it)
 //! curl -i http://127.0.0.1:8080/plaintext
 //! curl -i http://127.0.0.1:8080/json
 //! curl -i -H 'content-type: text/plain' --data 'hi' http://127.0.0.1:8080/echo
 //! ```
-//! Ctrl+C (or `kill <pid>`) stops accepting, lets requests in flight finish, and exits 0.
+//! What to look for: `Hello, World!`, a JSON message, your body back, each with `date` and
+//! `server: kiln`. Ctrl+C (or `kill <pid>`) stops accepting, lets requests in flight finish,
+//! prints how many connections it served, and exits 0.
 //! `KILN_BENCH_WORKERS=N` sets the worker threads (default: one per CPU), as for the
 //! baselines. `--per-core` runs the per-core model instead of the work-stealing one (one
 //! current-thread runtime and one `SO_REUSEPORT` listener per thread), to compare the two.
@@ -22,10 +24,11 @@ mod hello_apps;
 
 use kiln::http::Server;
 
-const USAGE: &str = "usage: http_hello [--port N] [--per-core | --service]   (port default: $PORT or 8080)";
+const USAGE: &str =
+    "usage: http_hello [--addr HOST:PORT | --port N] [--per-core | --service]   (default 127.0.0.1:$PORT, or :8080)";
 
 fn main() {
-    let args = args::Args::parse(USAGE, &["--port"], &["--per-core", "--service"]);
+    let args = args::Args::parse(USAGE, &["--addr", "--port"], &["--per-core", "--service"]);
     // Worker threads: KILN_BENCH_WORKERS (as the baselines read it), else one per CPU.
     let workers = std::env::var("KILN_BENCH_WORKERS")
         .ok()
@@ -46,20 +49,22 @@ fn main() {
     }
 }
 
-fn port(args: &args::Args) -> u16 {
+/// `--addr`, or `--port`, or 127.0.0.1 with `PORT` from the environment, or 127.0.0.1:8080.
+fn listen_addr(args: &args::Args) -> String {
     let default_port = match std::env::var("PORT") {
         Ok(p) => p.parse().unwrap_or_else(|_| args.fail(&format!("PORT={p:?} is not a port number"))),
         Err(_) => 8080u16,
     };
-    args.get("--port", default_port)
+    args.listen_addr(default_port)
 }
 
 /// The per-core model: one thread per core, each with a current-thread runtime and its own
 /// listener on the same port (`SO_REUSEPORT`: the kernel spreads connections over them).
 /// No work stealing, no cross-thread wake-ups; a busy core cannot hand work to an idle one.
 fn per_core(args: &args::Args, threads: usize) {
-    let port = port(args);
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let addr = listen_addr(args);
+    let addr: std::net::SocketAddr =
+        addr.parse().unwrap_or_else(|_| args.fail(&format!("--per-core needs an IP:PORT address, not {addr:?}")));
     let (stop_tx, stop_rx) = kiln::sync::watch::channel(false);
     let mut bound = addr;
     let mut handles = Vec::new();
@@ -103,10 +108,9 @@ fn per_core(args: &args::Args, threads: usize) {
 }
 
 async fn serve(args: args::Args, app: impl kiln::http::Service) {
-    let port = port(&args);
-    let server = Server::bind(("127.0.0.1", port))
-        .await
-        .unwrap_or_else(|e| args.fail(&format!("cannot listen on port {port}: {e}")));
+    let addr = listen_addr(&args);
+    let server =
+        Server::bind(addr.as_str()).await.unwrap_or_else(|e| args.fail(&format!("cannot listen on {addr}: {e}")));
     let addr = server.local_addr().expect("a bound server has an address");
     println!("http_hello: listening on http://{addr}");
     println!("http_hello: try `curl -i http://{addr}/plaintext` (also /json, POST /echo); Ctrl+C to stop");

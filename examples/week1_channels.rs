@@ -12,6 +12,10 @@
 //! ```text
 //! cargo run --example week1_channels
 //! ```
+//!
+//! What to look for: in 1, the producer runs two items ahead and then keeps the consumer's
+//! pace (~31 ms apart); in 2, the slow subscriber is told how many events it missed; in 3,
+//! the totals add up in order; in 4, each worker finishes the item in hand before it stops.
 
 use kiln::sync::{broadcast, mpsc, oneshot, watch};
 use kiln::time::{sleep, Instant};

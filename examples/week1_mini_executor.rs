@@ -19,6 +19,10 @@
 //! ```text
 //! cargo run --example week1_mini_executor
 //! ```
+//!
+//! What to look for: all three tasks are polled once and park (`is waiting`) before any
+//! finishes; each comes back only when the timer thread wakes it, shortest wait first; the
+//! whole run takes the longest wait (300 ms), not the sum, on one thread.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -5,9 +5,12 @@
 //! cargo run --release --example week2_chat                    # 127.0.0.1:7070, kiln-chat.db
 //! cargo run --release --example week2_chat -- --db /tmp/chat.db --no-auth
 //! ```
-//! In other terminals: `cargo run --example week2_chat_client` (or `nc 127.0.0.1 7070`), then
-//! `/register alice secret-password`, `/join rust`, type messages. Ctrl+C (or `kill <pid>`)
-//! tells every client, stores every message, and exits 0.
+//! In other terminals: `cargo run --example week2_chat_client` (or `nc 127.0.0.1 7070` if you
+//! have `nc`), then
+//! `/register alice secret-password`, `/join rust`, type messages. What to look for: every
+//! client in the room sees each message once, in one order; restart the server and
+//! `/history` still has them. Ctrl+C (or `kill <pid>`) tells every client, stores every
+//! message, and exits 0.
 
 #[path = "support/args.rs"]
 mod args;

@@ -5,7 +5,10 @@
 //! cargo run --example week2_chat                     # first terminal
 //! cargo run --example week2_chat_client              # second terminal (--addr to choose)
 //! ```
-//! Type `/help`. End with `/quit` or Ctrl+D.
+//! Type `/help`. End with `/quit` or Ctrl+D. What to look for: a second client in another
+//! terminal sees your messages as you send them, and `/history` replays the room after a
+//! server restart. It speaks plain lines, so it also talks to `week2_echo` (`--addr
+//! 127.0.0.1:7000`).
 //!
 //! Standard input has no readiness notifications worth using, so a plain thread reads it and
 //! hands lines to the async side through an `mpsc` channel (`blocking_send`): the usual way to

@@ -5,9 +5,11 @@
 //! cargo run --example week2_echo                      # 127.0.0.1:7000
 //! cargo run --example week2_echo -- --addr 127.0.0.1:9000 --max-connections 2
 //! ```
-//! In a second terminal: `nc 127.0.0.1 7000` (type lines, they come back) and
-//! `nc -u 127.0.0.1 7000` for UDP. Ctrl+C (or `kill <pid>`) stops accepting, gives open
-//! connections `--grace-secs` to finish, prints a summary and exits 0.
+//! In a second terminal: `cargo run --example week2_chat_client -- --addr 127.0.0.1:7000` (a
+//! line client; type lines and they come back), or `nc 127.0.0.1 7000` if you have `nc`, and
+//! `nc -u 127.0.0.1 7000` for UDP. What to look for: a third client beyond
+//! `--max-connections` waits until one leaves; Ctrl+C (or `kill <pid>`) stops accepting,
+//! gives open connections `--grace-secs` to finish, prints a summary and exits 0.
 
 #[path = "support/args.rs"]
 mod args;
@@ -34,13 +36,8 @@ async fn main() {
     let udp =
         UdpSocket::bind(local).await.unwrap_or_else(|e| args.fail(&format!("cannot bind UDP {local}: {e}")));
     println!("echo: TCP and UDP on {local} (max {} connections)", config.max_connections);
-    println!(
-        "echo: try `nc {} {}` or `nc -u {} {}`; Ctrl+C to stop",
-        local.ip(),
-        local.port(),
-        local.ip(),
-        local.port()
-    );
+    println!("echo: try `cargo run --example week2_chat_client -- --addr {local}` and type lines");
+    println!("      (or `nc {} {}`, and `nc -u {} {}` for UDP); Ctrl+C to stop", local.ip(), local.port(), local.ip(), local.port());
 
     // One signal, two servers: a watch channel flips once on Ctrl+C / SIGTERM.
     let (stop_tx, stop_rx) = watch::channel(false);

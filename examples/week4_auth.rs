@@ -8,7 +8,9 @@
 //! ```
 //! Differences from `cargo run --release` (the full service): a cheaper bcrypt cost (10) so
 //! the walkthrough is quick, two-minute access tokens so refresh is worth trying, and a
-//! generous auth rate limit. Ctrl+C stops it; the database stays.
+//! generous auth rate limit. Ctrl+C stops it; the database stays. What to look for: the
+//! first account signed up is the admin; `/me` answers 401 without a token and after its
+//! session ends (logout, a refresh token replayed).
 
 #[path = "support/args.rs"]
 mod args;

@@ -10,7 +10,9 @@
 //! (repeatable), `--rate N` and `--burst N` (per client IP), `--timeout-ms N`. Logs go to
 //! stderr through `tracing`; `RUST_LOG=debug` for more. Ctrl+C (or SIGTERM) stops accepting,
 //! lets requests in flight finish, and logs what it waited for. docs/week3.md walks through
-//! every endpoint with curl.
+//! every endpoint with curl. What to look for: a log line per request on stderr with its
+//! status and latency, `x-request-id` and `ratelimit` headers on every answer, and problem
+//! bodies (`application/problem+json`) for every error.
 
 mod api;
 #[path = "../support/args.rs"]
