@@ -15,7 +15,11 @@ mod args;
 mod hello_apps;
 
 fn main() {
-    let args = args::Args::parse("usage: baseline_hyper_hello [--addr HOST:PORT | --port N]", &["--addr", "--port"], &[]);
+    let args = args::Args::parse(
+        "usage: baseline_hyper_hello [--addr HOST:PORT | --port N]",
+        &["--addr", "--port"],
+        &[],
+    );
     let addr = args.listen_addr(8081);
     let workers = std::env::var("KILN_BENCH_WORKERS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
     let rt =

@@ -63,8 +63,9 @@ fn listen_addr(args: &args::Args) -> String {
 /// No work stealing, no cross-thread wake-ups; a busy core cannot hand work to an idle one.
 fn per_core(args: &args::Args, threads: usize) {
     let addr = listen_addr(args);
-    let addr: std::net::SocketAddr =
-        addr.parse().unwrap_or_else(|_| args.fail(&format!("--per-core needs an IP:PORT address, not {addr:?}")));
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .unwrap_or_else(|_| args.fail(&format!("--per-core needs an IP:PORT address, not {addr:?}")));
     let (stop_tx, stop_rx) = kiln::sync::watch::channel(false);
     let mut bound = addr;
     let mut handles = Vec::new();
@@ -109,8 +110,9 @@ fn per_core(args: &args::Args, threads: usize) {
 
 async fn serve(args: args::Args, app: impl kiln::http::Service) {
     let addr = listen_addr(&args);
-    let server =
-        Server::bind(addr.as_str()).await.unwrap_or_else(|e| args.fail(&format!("cannot listen on {addr}: {e}")));
+    let server = Server::bind(addr.as_str())
+        .await
+        .unwrap_or_else(|e| args.fail(&format!("cannot listen on {addr}: {e}")));
     let addr = server.local_addr().expect("a bound server has an address");
     println!("http_hello: listening on http://{addr}");
     println!("http_hello: try `curl -i http://{addr}/plaintext` (also /json, POST /echo); Ctrl+C to stop");

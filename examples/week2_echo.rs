@@ -37,7 +37,13 @@ async fn main() {
         UdpSocket::bind(local).await.unwrap_or_else(|e| args.fail(&format!("cannot bind UDP {local}: {e}")));
     println!("echo: TCP and UDP on {local} (max {} connections)", config.max_connections);
     println!("echo: try `cargo run --example week2_chat_client -- --addr {local}` and type lines");
-    println!("      (or `nc {} {}`, and `nc -u {} {}` for UDP); Ctrl+C to stop", local.ip(), local.port(), local.ip(), local.port());
+    println!(
+        "      (or `nc {} {}`, and `nc -u {} {}` for UDP); Ctrl+C to stop",
+        local.ip(),
+        local.port(),
+        local.ip(),
+        local.port()
+    );
 
     // One signal, two servers: a watch channel flips once on Ctrl+C / SIGTERM.
     let (stop_tx, stop_rx) = watch::channel(false);

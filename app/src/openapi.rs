@@ -152,9 +152,10 @@ pub fn document() -> Value {
             "/books": {
                 "get": { "summary": "List books", "parameters": [
                         { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 20 } },
-                        { "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0 } },
+                        { "name": "offset", "in": "query", "description": "not with `cursor` (else 422)", "schema": { "type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0 } },
+                        { "name": "cursor", "in": "query", "description": "a previous page's `next_cursor`, with the same `sort` (else 422); empty is none", "schema": { "type": "string" } },
                         { "name": "author", "in": "query", "schema": { "type": "string" } },
-                        { "name": "year_from", "in": "query", "description": "not after `year_to` (else 422)", "schema": { "type": "integer", "format": "int32" } },
+                        { "name": "year_from", "in": "query", "description": "after `year_to`: an empty range, so an empty page", "schema": { "type": "integer", "format": "int32" } },
                         { "name": "year_to", "in": "query", "schema": { "type": "integer", "format": "int32" } },
                         { "name": "q", "in": "query", "schema": { "type": "string" } },
                         { "name": "sort", "in": "query", "schema": { "enum": ["id", "-id", "title", "-title", "author", "-author", "year", "-year"] } } ],
@@ -206,9 +207,10 @@ pub fn document() -> Value {
                     "title": text(1, MAX_TITLE), "author": text(1, MAX_AUTHOR), "year": year, "isbn": isbn, "copies": copies } },
                 "BookPatch": { "type": "object", "additionalProperties": false, "properties": {
                     "title": text(1, MAX_TITLE), "author": text(1, MAX_AUTHOR), "year": year, "isbn": isbn, "copies": copies } },
-                "Page": { "type": "object", "required": ["items", "total", "limit", "offset", "next"], "properties": {
+                "Page": { "type": "object", "required": ["items", "total", "limit", "offset", "next", "next_cursor"], "properties": {
                     "items": { "type": "array", "items": schema_ref("Book") }, "total": { "type": "integer" },
-                    "limit": { "type": "integer" }, "offset": { "type": "integer" }, "next": { "type": ["string", "null"] } } },
+                    "limit": { "type": "integer" }, "offset": { "type": "integer" }, "next": { "type": ["string", "null"] },
+                    "next_cursor": { "type": ["string", "null"] } } },
                 "Loan": { "type": "object", "required": ["id", "book_id", "borrowed_at", "returned_at"], "properties": {
                     "id": { "type": "integer" }, "book_id": { "type": "integer" }, "borrowed_at": { "type": "integer" }, "returned_at": { "type": ["integer", "null"] } } },
                 "Loans": { "type": "object", "required": ["items"], "properties": { "items": { "type": "array", "items": schema_ref("Loan") } } },

@@ -106,6 +106,8 @@ fn listing_filters_sorts_pages_and_stays_injection_proof() {
         let (_, _, page) =
             s.call(Method::GET, "/books?year_from=1965&year_to=1969&sort=year", None, None).await;
         assert_eq!(titles(&page), ["Dune", "A Wizard of Earthsea", "The Left Hand of Darkness"]);
+        let (status, _, page) = s.call(Method::GET, "/books?year_from=1970&year_to=1960", None, None).await;
+        assert_eq!((status, page["total"].as_i64()), (StatusCode::OK, Some(0)), "a reversed range is empty");
         let (_, _, page) = s.call(Method::GET, "/books?q=%25", None, None).await;
         assert_eq!(titles(&page), ["100% Pure"], "a % in q is a literal percent sign, not a wildcard");
         let (_, _, first) = s.call(Method::GET, "/books?limit=4&sort=title", None, None).await;
@@ -135,11 +137,93 @@ fn listing_filters_sorts_pages_and_stays_injection_proof() {
             ("/books?limit=101", "limit"),
             ("/books?sort=price", "sort"),
             ("/books?offset=-1", "offset"),
+            ("/books?cursor=not-a-cursor", "cursor"),
+            ("/books?offset=0&cursor=abc", "cursor"),
         ] {
             let (status, _, body) = s.call(Method::GET, path, None, None).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
             assert_eq!(body["errors"][0]["field"], field, "{path}: {body}");
         }
+        s.stop().await;
+    });
+}
+
+/// Every page of a listing, followed through `next` from `first`: the titles, and each page's
+/// `offset`.
+async fn follow(s: &Service, first: &str) -> (Vec<String>, Vec<i64>) {
+    let (mut titles_seen, mut offsets) = (Vec::new(), Vec::new());
+    let mut path = Some(first.to_owned());
+    while let Some(p) = path.take() {
+        let (status, _, page) = s.call(Method::GET, &p, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{p}: {page}");
+        titles_seen.extend(titles(&page).into_iter().map(str::to_owned));
+        offsets.push(page["offset"].as_i64().unwrap());
+        assert_eq!(page["next"].is_null(), page["next_cursor"].is_null(), "{page}");
+        path = page["next"].as_str().map(str::to_owned);
+        assert!(offsets.len() < 20, "paging does not end");
+    }
+    (titles_seen, offsets)
+}
+
+#[test]
+fn cursor_pages_match_offset_pages_in_every_order_and_stay_stable_under_inserts() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = start(&dir.path().join("k.db")).await;
+        let admin = s.user("admin@example.com").await;
+        // Ties on every key but id, and titles that differ only in case.
+        for (title, author, year) in [
+            ("beta", "Zed", 1990),
+            ("Alpha", "amy", 1990),
+            ("alpha", "Amy", 2000),
+            ("Gamma", "bob", 1980),
+            ("delta", "Bob", 1990),
+            ("Epsilon", "cy", 2000),
+            ("zeta", "Cy", 1980),
+        ] {
+            add(&s, &admin, json!({"title": title, "author": author, "year": year})).await;
+        }
+        for sort in ["id", "-id", "title", "-title", "author", "-author", "year", "-year"] {
+            let (by_offset, offsets) = follow(&s, &format!("/books?limit=3&sort={sort}")).await;
+            let (_, _, first) = s.call(Method::GET, &format!("/books?limit=3&sort={sort}"), None, None).await;
+            let cursor = first["next_cursor"].as_str().expect("a first page of 3 of 7 has a next cursor");
+            let (rest, cursor_offsets) =
+                follow(&s, &format!("/books?limit=3&sort={sort}&cursor={cursor}")).await;
+            let by_cursor: Vec<String> = titles(&first).into_iter().map(str::to_owned).chain(rest).collect();
+            assert_eq!(
+                by_cursor, by_offset,
+                "sort={sort}: cursor pages list the same books in the same order"
+            );
+            assert_eq!(by_offset.len(), 7, "sort={sort}: every book once");
+            assert_eq!(offsets, [0, 3, 6]);
+            assert_eq!(cursor_offsets, [3, 6], "sort={sort}: a cursor page reports where it starts");
+            let (status, _, body) =
+                s.call(Method::GET, &format!("/books?sort=title&cursor={cursor}"), None, None).await;
+            if sort != "title" {
+                assert_eq!(
+                    status,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "a cursor of sort={sort} used with sort=title"
+                );
+                assert_eq!(body["errors"][0]["field"], "cursor");
+            }
+        }
+
+        // A book added before the cursor's position shifts offset pages, not cursor pages.
+        let (_, _, first) = s.call(Method::GET, "/books?limit=3&sort=title", None, None).await;
+        let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+        let (_, _, by_cursor) =
+            s.call(Method::GET, &format!("/books?limit=3&sort=title&cursor={cursor}"), None, None).await;
+        add(&s, &admin, json!({"title": "aardvark", "author": "New", "year": 2020})).await;
+        let (_, _, after_insert) =
+            s.call(Method::GET, &format!("/books?limit=3&sort=title&cursor={cursor}"), None, None).await;
+        assert_eq!(titles(&after_insert), titles(&by_cursor), "the page after the cursor did not move");
+        let (_, _, by_offset) = s.call(Method::GET, "/books?limit=3&sort=title&offset=3", None, None).await;
+        assert_ne!(
+            titles(&by_offset),
+            titles(&by_cursor),
+            "the offset page did move: that is what cursors avoid"
+        );
         s.stop().await;
     });
 }

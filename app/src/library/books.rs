@@ -1,5 +1,13 @@
 //! Books: list (filters, sort, pages), read, create, replace, patch, delete.
 //!
+//! A listing pages by `offset` or by `cursor`. An offset is simple and lets a client jump to
+//! page 40, but the database still walks the 39 pages before it, and a book added or removed
+//! meanwhile shifts every later page by one (a book shown twice, or never). A cursor names
+//! the last book of the previous page — its sort key and id — and the next page is the books
+//! after it in the same order (`(key, id) > (?, ?)`, a keyset condition the indexes serve),
+//! so pages stay stable while the table changes. Week 3's in-memory API pages the same two
+//! ways with the same parameters.
+//!
 //! `available` is `copies` minus the open loans, kept in the row so a borrow is one
 //! conditional `UPDATE … WHERE available > 0` inside its transaction. Changing `copies` below
 //! the number on loan, or deleting a book with open loans, is a 409.
@@ -9,6 +17,7 @@ use crate::clock::unix_now;
 use crate::db::CachedStatements;
 use crate::db::Pool;
 use crate::error::{AppError, FieldError};
+use base64::Engine;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +73,9 @@ pub struct ListQuery {
     /// Books to skip (0 to [`MAX_OFFSET`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<String>,
+    /// Start after this position: a previous page's `next_cursor` (not with `offset`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     /// Exact author, any case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
@@ -90,52 +102,118 @@ pub struct Page {
     pub total: i64,
     /// Page size.
     pub limit: i64,
-    /// Books skipped.
+    /// Books before this page.
     pub offset: i64,
-    /// Path and query of the next page, if any.
+    /// Path and query of the next page (paged the way this request was), if any.
     pub next: Option<String>,
+    /// The cursor of the next page, if any.
+    pub next_cursor: Option<String>,
 }
 
-fn order_by(sort: Option<&str>) -> Result<&'static str, AppError> {
-    Ok(match sort.unwrap_or("id") {
-        "id" => "id",
-        "-id" => "id DESC",
-        "title" => "title COLLATE NOCASE, id",
-        "-title" => "title COLLATE NOCASE DESC, id DESC",
-        "author" => "author COLLATE NOCASE, id",
-        "-author" => "author COLLATE NOCASE DESC, id DESC",
-        "year" => "year, id",
-        "-year" => "year DESC, id DESC",
-        _ => {
-            return Err(AppError::Validation(vec![FieldError {
-                field: "sort",
-                message: "must be id, title, author or year, with an optional leading '-'".into(),
-            }]))
+/// A listing order: the column it sorts by (ties broken by id, in the same direction).
+#[derive(Clone, Copy)]
+struct Order {
+    key: &'static str,
+    descending: bool,
+}
+
+impl Order {
+    fn by(&self) -> String {
+        let dir = if self.descending { "DESC" } else { "ASC" };
+        format!("{} {dir}, id {dir}", self.key)
+    }
+
+    /// Rows strictly after the position `(?7, ?8)` in this order (or every row when `?7` is
+    /// NULL); `before_or_at` is the complement, to count the rows a cursor skips.
+    fn after(&self) -> String {
+        format!("(?7 IS NULL OR ({}, id) {} (?7, ?8))", self.key, if self.descending { "<" } else { ">" })
+    }
+
+    fn before_or_at(&self) -> String {
+        format!("({}, id) {} (?7, ?8)", self.key, if self.descending { ">=" } else { "<=" })
+    }
+
+    /// The value of this order's key in `book`.
+    fn key_of(&self, book: &Book) -> serde_json::Value {
+        match self.key {
+            "id" => book.id.into(),
+            "year" => book.year.into(),
+            "title COLLATE NOCASE" => book.title.clone().into(),
+            _ => book.author.clone().into(),
         }
-    })
+    }
+}
+
+/// What a cursor holds: the sort it belongs to, and the last book's key and id.
+type CursorBody = (String, serde_json::Value, i64);
+
+fn encode_cursor(sort: &str, order: Order, last: &Book) -> String {
+    let body: CursorBody = (sort.to_owned(), order.key_of(last), last.id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&body).expect("a cursor serializes"))
+}
+
+/// The position in a cursor, checked against the sort it is used with.
+fn decode_cursor(cursor: &str, sort: &str) -> Result<(serde_json::Value, i64), String> {
+    let invalid = || "not a cursor this service gave: use the next_cursor of a previous page".to_owned();
+    if cursor.len() > 1024 {
+        return Err(invalid());
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let (cursor_sort, key, id): CursorBody = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if cursor_sort != sort {
+        return Err(format!("this cursor belongs to sort={cursor_sort}, not sort={sort}"));
+    }
+    if !(key.is_string() || key.is_i64()) {
+        return Err(invalid());
+    }
+    Ok((key, id))
+}
+
+fn order(sort: &str) -> Option<Order> {
+    let (descending, name) = match sort.strip_prefix('-') {
+        Some(name) => (true, name),
+        None => (false, sort),
+    };
+    let key = match name {
+        "id" => "id",
+        "title" => "title COLLATE NOCASE",
+        "author" => "author COLLATE NOCASE",
+        "year" => "year",
+        _ => return None,
+    };
+    Some(Order { key, descending })
 }
 
 /// One page of books.
 ///
 /// # Errors
-/// 422 for out-of-range parameters; storage failures.
-pub async fn list(pool: &Pool, query: ListQuery) -> Result<Page, AppError> {
+/// 422 for out-of-range parameters (each named); storage failures.
+pub async fn list(pool: &Pool, mut query: ListQuery) -> Result<Page, AppError> {
+    // An empty cursor is no cursor (a client filling `cursor={next_cursor}` on the first page).
+    query.cursor = query.cursor.filter(|c| !c.is_empty());
     let mut errors = Vec::new();
-    let limit = bounded(&mut errors, "limit", query.limit.as_deref(), DEFAULT_LIMIT, 1..=MAX_LIMIT);
-    let offset = bounded(&mut errors, "offset", query.offset.as_deref(), 0, 0..=MAX_OFFSET);
-    let order = match order_by(query.sort.as_deref()) {
-        Ok(o) => o,
-        Err(AppError::Validation(mut e)) => {
-            errors.append(&mut e);
-            ""
+    let mut invalid = |field, message: String| errors.push(FieldError { field, message });
+    let limit = bounded(&mut invalid, "limit", query.limit.as_deref(), DEFAULT_LIMIT, 1..=MAX_LIMIT);
+    let offset = bounded(&mut invalid, "offset", query.offset.as_deref(), 0, 0..=MAX_OFFSET);
+    let sort = query.sort.clone().unwrap_or_else(|| "id".to_owned());
+    let order = order(&sort).unwrap_or_else(|| {
+        invalid("sort", "must be id, title, author or year, with an optional leading '-'".into());
+        Order { key: "id", descending: false }
+    });
+    let position = match (&query.offset, &query.cursor) {
+        (Some(_), Some(_)) => {
+            invalid("cursor", "use offset or cursor, not both".into());
+            None
         }
-        Err(e) => return Err(e),
+        (None, Some(cursor)) => decode_cursor(cursor, &sort).map_err(|m| invalid("cursor", m)).ok(),
+        _ => None,
     };
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
     let q = query.clone();
-    let (items, total) = pool
+    let (items, total, offset) = pool
         .read(move |c| {
             // NULL parameters switch a filter off; LIKE's own wildcards in `q` are escaped.
             let filter = "(?1 IS NULL OR author = ?1 COLLATE NOCASE)
@@ -144,31 +222,75 @@ pub async fn list(pool: &Pool, query: ListQuery) -> Result<Page, AppError> {
             let like =
                 q.q.as_deref().map(|s| s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
             let args = params![q.author, q.year_from, q.year_to, like];
-            // Both statements are cached per connection: compiling this filter cost more than
+            // Every statement is cached per connection: compiling this filter cost more than
             // running it on a small table.
             let total: i64 = c
                 .prepare_cached(&format!("SELECT COUNT(*) FROM books WHERE {filter}"))?
                 .query_row(args, |r| r.get(0))?;
-            let sql =
-                format!("SELECT {COLUMNS} FROM books WHERE {filter} ORDER BY {order} LIMIT ?5 OFFSET ?6");
-            let mut stmt = c.prepare_cached(&sql)?;
-            let items = stmt
-                .query_map(params![q.author, q.year_from, q.year_to, like, limit, offset], book)?
+            let (key, after_id) = match &position {
+                Some((key, id)) => (json_scalar(key), Some(*id)),
+                None => (rusqlite::types::Value::Null, None),
+            };
+            // A cursor page starts where the cursor points: the books up to it come first.
+            let offset = match &position {
+                None => offset,
+                Some(_) => c
+                    .prepare_cached(&format!(
+                        "SELECT COUNT(*) FROM books WHERE {filter} AND {}",
+                        order.before_or_at()
+                    ))?
+                    .query_row(
+                        params![
+                            q.author,
+                            q.year_from,
+                            q.year_to,
+                            like,
+                            None::<i64>,
+                            None::<i64>,
+                            key,
+                            after_id
+                        ],
+                        |r| r.get(0),
+                    )?,
+            };
+            let skip = if position.is_some() { 0 } else { offset };
+            let sql = format!(
+                "SELECT {COLUMNS} FROM books WHERE {filter} AND {} ORDER BY {} LIMIT ?5 OFFSET ?6",
+                order.after(),
+                order.by()
+            );
+            let items = c
+                .prepare_cached(&sql)?
+                .query_map(params![q.author, q.year_from, q.year_to, like, limit, skip, key, after_id], book)?
                 .collect::<rusqlite::Result<Vec<Book>>>()?;
-            Ok::<_, AppError>((items, total))
+            Ok::<_, AppError>((items, total, offset))
         })
         .await?;
-    let next = (offset + limit < total).then(|| {
-        let next =
-            ListQuery { offset: Some((offset + limit).to_string()), limit: Some(limit.to_string()), ..query };
+    let more = offset + (items.len() as i64) < total;
+    let next_cursor = items.last().filter(|_| more).map(|last| encode_cursor(&sort, order, last));
+    let next = next_cursor.as_ref().map(|cursor| {
+        let page_size = Some(limit.to_string());
+        let next = match query.cursor {
+            Some(_) => ListQuery { cursor: Some(cursor.clone()), limit: page_size, ..query },
+            None => ListQuery { offset: Some((offset + limit).to_string()), limit: page_size, ..query },
+        };
         format!("/books?{}", serde_urlencoded::to_string(&next).expect("a flat query encodes"))
     });
-    Ok(Page { items, total, limit, offset, next })
+    Ok(Page { items, total, limit, offset, next, next_cursor })
+}
+
+/// A cursor's key as the SQL value it is compared with.
+fn json_scalar(key: &serde_json::Value) -> rusqlite::types::Value {
+    match key {
+        serde_json::Value::Number(n) => n.as_i64().map_or(rusqlite::types::Value::Null, Into::into),
+        serde_json::Value::String(s) => s.clone().into(),
+        _ => rusqlite::types::Value::Null,
+    }
 }
 
 /// The integer in `value` if it lies in `range` (else a field error, and `default`).
 fn bounded(
-    errors: &mut Vec<FieldError>,
+    invalid: &mut impl FnMut(&'static str, String),
     field: &'static str,
     value: Option<&str>,
     default: i64,
@@ -179,7 +301,7 @@ fn bounded(
         Ok(n) if range.contains(&n) => n,
         _ => {
             let (lo, hi) = range.into_inner();
-            errors.push(FieldError { field, message: format!("must be an integer from {lo} to {hi}") });
+            invalid(field, format!("must be an integer from {lo} to {hi}"));
             default
         }
     }
