@@ -25,6 +25,9 @@
 //! header; no match at all is a `404` problem, or the fallback if one is set. `HEAD` is
 //! served by the `GET` handler (the server drops the body).
 //!
+//! The table is a tree of path segments (`router/tree.rs`): finding a route costs one step
+//! per segment of the request's path, whatever the number of routes.
+//!
 //! `Router<S>` is a router whose handlers need state `S`; [`Router::with_state`] supplies it
 //! and gives a `Router<()>`, which is a [`Service`] a server can run. [`Router::nest`] mounts
 //! a router under a prefix, [`Router::merge`] combines two; overlapping routes are refused
@@ -38,6 +41,9 @@ use http::{Method, Request, Response, StatusCode};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use tree::{Node, Step};
+
+mod tree;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 type Erased<S> = Arc<dyn Fn(Request<Body>, S) -> BoxFuture + Send + Sync>;
@@ -155,12 +161,19 @@ enum Segment {
 }
 
 impl Segment {
-    /// Higher is more specific.
-    fn rank(&self) -> u8 {
+    fn step(&self) -> Step<'_> {
         match self {
-            Segment::Static(_) => 2,
-            Segment::Param(_) => 1,
-            Segment::Wildcard(_) => 0,
+            Segment::Static(literal) => Step::Literal(literal),
+            Segment::Param(_) => Step::Param,
+            Segment::Wildcard(_) => Step::Wildcard,
+        }
+    }
+
+    /// The name of a parameter or wildcard.
+    fn name(&self) -> Option<&str> {
+        match self {
+            Segment::Static(_) => None,
+            Segment::Param(name) | Segment::Wildcard(name) => Some(name),
         }
     }
 }
@@ -215,66 +228,44 @@ impl<S> Clone for Route<S> {
 }
 
 impl<S> Route<S> {
-    /// The parameters if `path` (without its leading `/`) matches. Walks the path's
-    /// segments lazily: no allocation unless the route has parameters.
-    fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let mut params = Vec::new();
-        let mut rest = Some(path); // None once every segment is consumed
-        for seg in &self.segments {
-            if let Segment::Wildcard(name) = seg {
-                // A wildcard takes the rest of the path, and there must be a rest.
-                let tail = rest.filter(|r| !r.is_empty())?;
-                params.push((name.clone(), tail.to_owned()));
-                return Some(params);
-            }
-            let current = rest?;
-            let (part, after) = match current.split_once('/') {
-                Some((part, after)) => (part, Some(after)),
-                None => (current, None),
-            };
-            rest = after;
-            match seg {
-                Segment::Static(s) if s != part => return None,
-                Segment::Param(name) => {
-                    if part.is_empty() {
-                        return None;
-                    }
-                    params.push((name.clone(), part.to_owned()));
-                }
-                _ => {}
-            }
+    /// The route's parameters, named, from their values in pattern order.
+    fn params(&self, values: &[&str]) -> Vec<(String, String)> {
+        if values.is_empty() {
+            return Vec::new();
         }
-        rest.is_none().then_some(params)
+        let names = self.segments.iter().filter_map(Segment::name);
+        names.zip(values).map(|(name, value)| (name.to_owned(), (*value).to_owned())).collect()
     }
 }
 
-/// The shape of a pattern, parameter names ignored: two routes with one shape overlap.
-fn shape(segments: &[Segment]) -> Vec<String> {
-    segments
-        .iter()
-        .map(|s| match s {
-            Segment::Static(v) => v.clone(),
-            Segment::Param(_) => "{}".into(),
-            Segment::Wildcard(_) => "{*}".into(),
-        })
-        .collect()
+/// The routes, and the tree that finds them (it holds indices into `routes`).
+struct Table<S> {
+    routes: Vec<Route<S>>,
+    tree: Node,
+}
+
+impl<S> Clone for Table<S> {
+    fn clone(&self) -> Self {
+        Table { routes: self.routes.clone(), tree: self.tree.clone() }
+    }
 }
 
 /// Routes requests to handlers by method and path; see the module docs.
 pub struct Router<S = ()> {
-    routes: Arc<Vec<Route<S>>>,
+    /// Shared: a server clones its service per connection.
+    table: Arc<Table<S>>,
     fallback: Option<Erased<S>>,
 }
 
 impl<S> Clone for Router<S> {
     fn clone(&self) -> Self {
-        Router { routes: self.routes.clone(), fallback: self.fallback.clone() }
+        Router { table: self.table.clone(), fallback: self.fallback.clone() }
     }
 }
 
 impl<S> Default for Router<S> {
     fn default() -> Self {
-        Router { routes: Arc::new(Vec::new()), fallback: None }
+        Router { table: Arc::new(Table { routes: Vec::new(), tree: Node::default() }), fallback: None }
     }
 }
 
@@ -292,18 +283,15 @@ impl<S: 'static> Router<S> {
     #[must_use]
     pub fn route(mut self, pattern: &str, methods: MethodRouter<S>) -> Router<S> {
         let segments = parse_pattern(pattern);
-        if let Some(existing) = self.routes.iter().find(|r| shape(&r.segments) == shape(&segments)) {
-            panic!("route {pattern:?} overlaps {:?}, which is already routed", existing.pattern);
+        let table = Arc::make_mut(&mut self.table); // a copy only if a clone shares it
+        let steps: Vec<Step<'_>> = segments.iter().map(Segment::step).collect();
+        if let Err(existing) = table.tree.insert(&steps, table.routes.len()) {
+            panic!(
+                "route {pattern:?} overlaps {:?}, which is already routed",
+                table.routes[existing].pattern
+            );
         }
-        let mut routes = (*self.routes).clone();
-        routes.push(Route { pattern: pattern.to_owned(), segments, methods });
-        // Most specific first: compare segment ranks left to right, then longer first.
-        routes.sort_by(|a, b| {
-            let ra: Vec<u8> = a.segments.iter().map(Segment::rank).collect();
-            let rb: Vec<u8> = b.segments.iter().map(Segment::rank).collect();
-            rb.cmp(&ra)
-        });
-        self.routes = Arc::new(routes);
+        table.routes.push(Route { pattern: pattern.to_owned(), segments, methods });
         self
     }
 
@@ -331,8 +319,8 @@ impl<S: 'static> Router<S> {
             prefix.starts_with('/') && !prefix.ends_with('/') && !prefix.contains("{*"),
             "nest prefix {prefix:?} must start with '/', not end with '/', and hold no wildcard"
         );
-        let Router { routes, fallback } = router;
-        for route in routes.iter() {
+        let Router { table, fallback } = router;
+        for route in &table.routes {
             let pattern =
                 if route.pattern == "/" { prefix.to_owned() } else { format!("{prefix}{}", route.pattern) };
             self = self.route(&pattern, route.methods.clone());
@@ -350,8 +338,8 @@ impl<S: 'static> Router<S> {
     /// If a route of `other` overlaps one of this router's.
     #[must_use]
     pub fn merge(mut self, other: Router<S>) -> Router<S> {
-        let Router { routes, fallback } = other;
-        for route in routes.iter() {
+        let Router { table, fallback } = other;
+        for route in &table.routes {
             self = self.route(&route.pattern, route.methods.clone());
         }
         if self.fallback.is_none() {
@@ -365,6 +353,7 @@ impl<S: 'static> Router<S> {
     /// and for tests that check a route table against, say, an OpenAPI document.
     pub fn routes(&self) -> Vec<(String, Vec<Method>)> {
         let mut table: Vec<(String, Vec<Method>)> = self
+            .table
             .routes
             .iter()
             .map(|r| {
@@ -391,6 +380,7 @@ impl<S: 'static> Router<S> {
         S: Clone + Send + Sync + 'static,
     {
         let routes = self
+            .table
             .routes
             .iter()
             .map(|r| Route {
@@ -399,29 +389,34 @@ impl<S: 'static> Router<S> {
                 methods: r.methods.clone().with_state(state.clone()),
             })
             .collect();
-        Router { routes: Arc::new(routes), fallback: self.fallback.map(|f| provide(f, state)) }
+        let table = Table { routes, tree: self.table.tree.clone() };
+        Router { table: Arc::new(table), fallback: self.fallback.map(|f| provide(f, state)) }
     }
 
     fn dispatch(&self, mut request: Request<Body>, state: S) -> BoxFuture {
         let path = request.uri().path();
         let path = path.strip_prefix('/').unwrap_or(path);
-        let mut allowed: Option<String> = None;
-        for route in self.routes.iter() {
-            let Some(params) = route.matches(path) else { continue };
-            match route.methods.find(request.method()) {
-                Some(handler) => {
-                    if !params.is_empty() {
-                        // (Skipped when empty: an extension insert allocates.)
-                        request.extensions_mut().insert(PathParams(params));
-                    }
-                    return handler(request, state);
-                }
-                None => {
-                    allowed.get_or_insert_with(|| route.methods.allow());
-                }
+        let routes = &self.table.routes;
+        // The first route, most specific first, that matches the path and serves the method;
+        // else the first that matches the path, for its `Allow`.
+        let (mut chosen, mut path_only) = (None, None);
+        let method = request.method();
+        self.table.tree.find(path, &mut |i, values| {
+            if let Some(handler) = routes[i].methods.find(method) {
+                chosen = Some((handler, routes[i].params(values)));
+                return true;
             }
+            path_only.get_or_insert(i);
+            false
+        });
+        if let Some((handler, params)) = chosen {
+            if !params.is_empty() {
+                // (Skipped when empty: an extension insert allocates.)
+                request.extensions_mut().insert(PathParams(params));
+            }
+            return handler(request, state);
         }
-        if let Some(allow) = allowed {
+        if let Some(allow) = path_only.map(|i| routes[i].methods.allow()) {
             let mut r = error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &format!("{} is not allowed here", request.method()),
