@@ -29,7 +29,7 @@ async fn main() {
     config.auth.bcrypt_cost = 10;
     config.auth.access_ttl_secs = 120;
     config.auth.rate_burst = 100;
-    let app = kiln::app::build(config).await.unwrap_or_else(|e| args.fail(&e));
+    let app = kiln::app::build(config).await.unwrap_or_else(|e| args.fail(&e.to_string()));
     let listener = kiln::net::TcpListener::bind(addr.as_str())
         .await
         .unwrap_or_else(|e| args.fail(&format!("cannot listen on {addr}: {e}")));

@@ -73,21 +73,68 @@ pub enum Parsed {
     Help,
 }
 
+/// Why a configuration was refused; its message names the flag or variable and the value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// An argument that is not a flag of the service.
+    #[error("unknown argument {0:?} (try --help)")]
+    UnknownArgument(String),
+    /// A flag given last, without its value.
+    #[error("{0} needs a value")]
+    MissingValue(&'static str),
+    /// A value that does not parse, or lies outside its range.
+    #[error("{flag}: {value:?} is not valid: {expected}")]
+    InvalidValue {
+        /// The flag (its environment variable sets the same).
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// What a valid value looks like.
+        expected: &'static str,
+    },
+    /// `KILN_JWT_SECRET` is not a random key.
+    #[error("KILN_JWT_SECRET {0}; it must be at least {min} random bytes, e.g. the output of `openssl rand -base64 48`", min = crate::auth::jwt::MIN_SECRET_LEN)]
+    WeakSecret(WeakSecret),
+}
+
+/// What is wrong with a configured signing secret.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WeakSecret {
+    /// Fewer bytes than [`crate::auth::jwt::MIN_SECRET_LEN`].
+    #[error("is {0} bytes")]
+    TooShort(usize),
+    /// One short piece, repeated.
+    #[error("is one short piece repeated")]
+    Repeated,
+    /// Too little variety for its length.
+    #[error("looks predictable (about {bits} bits of variety in {len} bytes, {MIN_SECRET_BITS} needed)")]
+    Predictable {
+        /// Its length times the entropy of its byte frequencies, rounded.
+        bits: u32,
+        /// Its length.
+        len: usize,
+    },
+}
+
 fn parse_value<T: std::str::FromStr>(
-    name: &str,
+    flag: &'static str,
     value: &str,
     ok: impl Fn(&T) -> bool,
-    why: &str,
-) -> Result<T, String> {
-    value.parse::<T>().ok().filter(|v| ok(v)).ok_or_else(|| format!("{name}: {value:?} is not valid: {why}"))
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    value.parse::<T>().ok().filter(|v| ok(v)).ok_or_else(|| ConfigError::InvalidValue {
+        flag,
+        value: value.to_owned(),
+        expected,
+    })
 }
 
 /// Parses `args` (without the program name) over the environment `env`.
 ///
 /// # Errors
-/// A message naming the bad value and the reason.
-pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Parsed, String> {
-    let mut values: Vec<(&str, String)> = Vec::new();
+/// [`ConfigError`], naming the bad value and the reason.
+pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Parsed, ConfigError> {
+    let mut values: Vec<(&'static str, String)> = Vec::new();
     for (flag, var) in FLAGS {
         if let Some(v) = env(var) {
             values.push((flag, v));
@@ -98,10 +145,10 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
         if matches!(arg.as_str(), "-h" | "--help") {
             return Ok(Parsed::Help);
         }
-        let Some((flag, _)) = FLAGS.iter().find(|(f, _)| f == arg) else {
-            return Err(format!("unknown argument {arg:?} (try --help)"));
+        let Some(&(flag, _)) = FLAGS.iter().find(|(f, _)| f == arg) else {
+            return Err(ConfigError::UnknownArgument(arg.clone()));
         };
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let v = it.next().ok_or(ConfigError::MissingValue(flag))?;
         values.push((flag, v.clone()));
     }
     let mut c = Config::default();
@@ -156,7 +203,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
         }
     }
     if let Some(secret) = env("KILN_JWT_SECRET") {
-        check_secret(&secret)?;
+        check_secret(&secret).map_err(ConfigError::WeakSecret)?;
         c.jwt_secret = Some(secret.into_bytes());
     }
     Ok(Parsed::Run(Box::new(c)))
@@ -188,12 +235,9 @@ pub const MIN_SECRET_BITS: f64 = 96.0;
 
 /// Refuses a secret that is short or visibly not random — too little variety, or one piece
 /// repeated (RFC 8725 §3.5: an HMAC key must not be a human-chosen password).
-fn check_secret(secret: &str) -> Result<(), String> {
-    let min = crate::auth::jwt::MIN_SECRET_LEN;
-    let expected =
-        format!("it must be at least {min} random bytes, e.g. the output of `openssl rand -base64 48`");
-    if secret.len() < min {
-        return Err(format!("KILN_JWT_SECRET is {} bytes; {expected}", secret.len()));
+fn check_secret(secret: &str) -> Result<(), WeakSecret> {
+    if secret.len() < crate::auth::jwt::MIN_SECRET_LEN {
+        return Err(WeakSecret::TooShort(secret.len()));
     }
     let mut counts = [0usize; 256];
     for b in secret.bytes() {
@@ -206,13 +250,10 @@ fn check_secret(secret: &str) -> Result<(), String> {
     let bytes = secret.as_bytes();
     let repeats = (1..=bytes.len() / 2).any(|p| bytes.iter().zip(&bytes[p..]).all(|(a, b)| a == b));
     if repeats {
-        return Err(format!("KILN_JWT_SECRET is one short piece repeated; {expected}"));
+        return Err(WeakSecret::Repeated);
     }
     if bits < MIN_SECRET_BITS {
-        return Err(format!(
-            "KILN_JWT_SECRET looks predictable (about {bits:.0} bits of variety in {} bytes, {MIN_SECRET_BITS} needed); {expected}",
-            secret.len()
-        ));
+        return Err(WeakSecret::Predictable { bits: bits.round() as u32, len: secret.len() });
     }
     Ok(())
 }
@@ -221,37 +262,53 @@ fn check_secret(secret: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Parsed, ConfigError> {
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         let env: Vec<(String, String)> =
             env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        match parse(&args, |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))? {
-            Parsed::Run(c) => Ok(*c),
-            Parsed::Help => Err("help".into()),
+        parse(&args, |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
+        match run(args, env).unwrap() {
+            Parsed::Run(c) => *c,
+            Parsed::Help => panic!("asked for help"),
         }
     }
 
     #[test]
     fn flags_override_environment_over_defaults() {
-        let c = run(&[], &[]).unwrap();
+        let c = config(&[], &[]);
         assert_eq!((c.addr.to_string(), c.auth.bcrypt_cost), ("127.0.0.1:8080".into(), 12));
-        let c = run(&["--bcrypt-cost", "5"], &[("KILN_BCRYPT_COST", "6"), ("KILN_DB", "/tmp/x.db")]).unwrap();
+        let c = config(&["--bcrypt-cost", "5"], &[("KILN_BCRYPT_COST", "6"), ("KILN_DB", "/tmp/x.db")]);
         assert_eq!((c.auth.bcrypt_cost, c.db), (5, PathBuf::from("/tmp/x.db")));
-        assert_eq!(run(&["--help"], &[]).unwrap_err(), "help");
+        assert!(matches!(run(&["--help"], &[]), Ok(Parsed::Help)));
     }
 
     #[test]
     fn bad_values_name_the_value_and_the_reason() {
         let e = run(&["--bcrypt-cost", "99"], &[]).unwrap_err();
-        assert!(e.contains("--bcrypt-cost") && e.contains("\"99\"") && e.contains("4 to 31"), "{e}");
-        assert!(run(&["--addr", "nowhere"], &[]).unwrap_err().contains("HOST:PORT"));
-        assert!(run(&["--frobnicate"], &[]).unwrap_err().contains("unknown argument"));
-        assert!(run(&["--db"], &[]).unwrap_err().contains("needs a value"));
+        assert_eq!(
+            e,
+            ConfigError::InvalidValue {
+                flag: "--bcrypt-cost",
+                value: "99".into(),
+                expected: "bcrypt costs are 4 to 31"
+            }
+        );
+        assert_eq!(e.to_string(), "--bcrypt-cost: \"99\" is not valid: bcrypt costs are 4 to 31");
+        assert!(run(&["--addr", "nowhere"], &[]).unwrap_err().to_string().contains("HOST:PORT"));
+        assert_eq!(
+            run(&["--frobnicate"], &[]).unwrap_err(),
+            ConfigError::UnknownArgument("--frobnicate".into())
+        );
+        assert_eq!(run(&["--db"], &[]).unwrap_err(), ConfigError::MissingValue("--db"));
         let e = run(&[], &[("KILN_JWT_SECRET", "short")]).unwrap_err();
-        assert!(e.contains("5 bytes") && e.contains("at least 32"), "{e}");
-        assert!(run(&["--refresh-grace", "301"], &[]).unwrap_err().contains("0 to 300"));
-        let c = run(&["--login-free-failures", "3", "--auth-burst", "99"], &[("KILN_BCRYPT_THREADS", "2")])
-            .unwrap();
+        assert_eq!(e, ConfigError::WeakSecret(WeakSecret::TooShort(5)));
+        assert!(e.to_string().contains("5 bytes") && e.to_string().contains("at least 32"), "{e}");
+        assert!(run(&["--refresh-grace", "301"], &[]).unwrap_err().to_string().contains("0 to 300"));
+        let c =
+            config(&["--login-free-failures", "3", "--auth-burst", "99"], &[("KILN_BCRYPT_THREADS", "2")]);
         assert_eq!((c.auth.throttle.free_failures, c.auth.rate_burst, c.auth.bcrypt_threads), (3, 99, 2));
     }
 
@@ -266,9 +323,10 @@ mod tests {
         ] {
             let e = run(&[], &[("KILN_JWT_SECRET", &weak)]).unwrap_err();
             assert!(
-                (e.contains("predictable") || e.contains("repeated")) && e.contains("openssl rand"),
-                "{weak:?}: {e}"
+                matches!(e, ConfigError::WeakSecret(WeakSecret::Predictable { .. } | WeakSecret::Repeated)),
+                "{weak:?}: {e:?}"
             );
+            assert!(e.to_string().contains("openssl rand"), "{e}");
         }
         // What `openssl rand -hex 16` and `-base64 48` print.
         for strong in [

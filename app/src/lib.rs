@@ -50,20 +50,39 @@ pub struct App {
     pub config: Config,
 }
 
+/// Why the service could not start: each part of [`build`] that can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] db::DbError),
+    /// The signing secret could not be read or made.
+    #[error(transparent)]
+    Secret(#[from] secret::SecretError),
+    /// The signing secret is too short to be a key.
+    #[error(transparent)]
+    Keys(#[from] auth::jwt::ShortSecret),
+    /// The sessions ended recently could not be loaded.
+    #[error("loading the ended sessions: {0}")]
+    Sessions(error::AppError),
+    /// The password hasher could not start.
+    #[error(transparent)]
+    Hasher(#[from] auth::password::HasherError),
+}
+
 /// Opens the database and loads the keys.
 ///
 /// # Errors
-/// A message saying what failed (the database, a migration, the secret).
-pub async fn build(config: Config) -> Result<App, String> {
+/// [`StartError`]: what failed (the database, a migration, the secret, the hasher).
+pub async fn build(config: Config) -> Result<App, StartError> {
     let pool =
         db::Pool::open(&config.db, db::PoolConfig { readers: config.readers, ..db::PoolConfig::default() })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     let secret = secret::load_or_create(config.jwt_secret.clone(), &config.db)?;
     let keys = auth::jwt::JwtKeys::new(&secret, auth::ISSUER, auth::AUDIENCE)?
         .with_leeway(config.auth.token_leeway_secs);
     let horizon = config.auth.access_ttl_secs + config.auth.token_leeway_secs;
-    let sessions = auth::ended::EndedSessions::load(&pool, horizon).await.map_err(|e| e.to_string())?;
+    let sessions = auth::ended::EndedSessions::load(&pool, horizon).await.map_err(StartError::Sessions)?;
     let a = &config.auth;
     let state = state::AppState {
         pool,
@@ -101,9 +120,12 @@ pub async fn serve(
 pub async fn promote(pool: &db::Pool, email: &str) -> Result<bool, error::AppError> {
     let email = email.trim().to_owned();
     pool.write(move |c| {
-        c.execute("UPDATE users SET role = 'admin' WHERE email = ?1", [email])
-            .map(|n| n > 0)
-            .map_err(error::AppError::from)
+        c.execute(
+            "UPDATE users SET role = ?1 WHERE email = ?2",
+            rusqlite::params![auth::user::Role::Admin, email],
+        )
+        .map(|n| n > 0)
+        .map_err(error::AppError::from)
     })
     .await
 }

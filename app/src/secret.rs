@@ -15,20 +15,41 @@ pub fn secret_path(db: &Path) -> PathBuf {
 
 /// The secret: `configured` if given, else the stored one, else a new one (stored).
 ///
+/// Why the stored secret could not be used or made.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The file does not hold base64url.
+    #[error("{} is not a secret this service wrote (expected base64url)", .0.display())]
+    NotOurs(PathBuf),
+    /// The file holds fewer than [`crate::auth::jwt::MIN_SECRET_LEN`] bytes.
+    #[error("{} holds a secret shorter than {} bytes", .0.display(), crate::auth::jwt::MIN_SECRET_LEN)]
+    TooShort(PathBuf),
+    /// The file could not be read, created or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// `read`, `create` or `write`.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// # Errors
-/// The stored secret cannot be read or is malformed, or a new one cannot be written.
-pub fn load_or_create(configured: Option<Vec<u8>>, db: &Path) -> Result<Vec<u8>, String> {
+/// [`SecretError`]: the stored secret cannot be read or is malformed, or a new one cannot be
+/// written.
+pub fn load_or_create(configured: Option<Vec<u8>>, db: &Path) -> Result<Vec<u8>, SecretError> {
     if let Some(secret) = configured {
         return Ok(secret);
     }
     let path = secret_path(db);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let secret = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| {
-                format!("{} is not a secret this service wrote (expected base64url)", path.display())
-            })?;
+            let secret =
+                URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| SecretError::NotOurs(path.clone()))?;
             if secret.len() < crate::auth::jwt::MIN_SECRET_LEN {
-                return Err(format!("{} holds a secret shorter than 32 bytes", path.display()));
+                return Err(SecretError::TooShort(path));
             }
             Ok(secret)
         }
@@ -38,17 +59,19 @@ pub fn load_or_create(configured: Option<Vec<u8>>, db: &Path) -> Result<Vec<u8>,
             options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file =
-                options.open(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            file.write_all(URL_SAFE_NO_PAD.encode(&secret).as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let io = |action: &'static str, path: &Path| {
+                let path = path.to_path_buf();
+                move |source| SecretError::Io { action, path, source }
+            };
+            let mut file = options.open(&path).map_err(io("create", &path))?;
+            file.write_all(URL_SAFE_NO_PAD.encode(&secret).as_bytes()).map_err(io("write", &path))?;
             tracing::warn!(
                 path = %path.display(),
                 "KILN_JWT_SECRET is not set: generated a signing secret and stored it beside the database; set KILN_JWT_SECRET in production"
             );
             Ok(secret)
         }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(source) => Err(SecretError::Io { action: "read", path, source }),
     }
 }
 
@@ -65,6 +88,7 @@ mod tests {
         assert_eq!(load_or_create(None, &db).unwrap(), first, "kept across restarts");
         assert_eq!(load_or_create(Some(vec![1; 32]), &db).unwrap(), vec![1; 32]);
         std::fs::write(secret_path(&db), "!!!").unwrap();
-        assert!(load_or_create(None, &db).unwrap_err().contains("base64url"));
+        let e = load_or_create(None, &db).unwrap_err();
+        assert!(matches!(e, SecretError::NotOurs(_)) && e.to_string().contains("base64url"), "{e}");
     }
 }

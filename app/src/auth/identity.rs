@@ -22,11 +22,31 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().nfc().collect()
 }
 
+/// Why an email or display name is refused (the message is the 422 field error's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityRule {
+    /// A control, zero-width or bidirectional character (`text.rs`).
+    #[error("must not contain control, zero-width or bidirectional characters")]
+    Hidden,
+    /// Not `local@domain.tld`, or over [`MAX_EMAIL`] characters.
+    #[error("must be an email address (at most {MAX_EMAIL} characters)")]
+    NotAnEmail,
+    /// A display name over [`MAX_DISPLAY_NAME`] characters.
+    #[error("must be at most {MAX_DISPLAY_NAME} characters")]
+    NameTooLong,
+    /// A display name of nothing but spaces.
+    #[error("must not be empty or only spaces")]
+    NameBlank,
+}
+
 /// Checks a normalized email: one `@`, something on both sides, a dot in the domain, no
 /// spaces, nothing hidden, at most [`MAX_EMAIL`] characters.
-pub fn check_email(email: &str) -> Result<(), String> {
+///
+/// # Errors
+/// The rule it breaks.
+pub fn check_email(email: &str) -> Result<(), IdentityRule> {
     if has_hidden(email) {
-        return Err("must not contain control, zero-width or bidirectional characters".into());
+        return Err(IdentityRule::Hidden);
     }
     let ok = email.chars().count() <= MAX_EMAIL
         && !email.chars().any(char::is_whitespace)
@@ -40,21 +60,24 @@ pub fn check_email(email: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("must be an email address (at most {MAX_EMAIL} characters)"))
+        Err(IdentityRule::NotAnEmail)
     }
 }
 
 /// Checks a display name: at most [`MAX_DISPLAY_NAME`] characters, not only spaces, nothing
 /// hidden. (It is stored trimmed.)
-pub fn check_display_name(name: &str) -> Result<(), String> {
+///
+/// # Errors
+/// The rule it breaks.
+pub fn check_display_name(name: &str) -> Result<(), IdentityRule> {
     if has_hidden(name) {
-        return Err("must not contain control, zero-width or bidirectional characters".into());
+        return Err(IdentityRule::Hidden);
     }
     if name.chars().count() > MAX_DISPLAY_NAME {
-        return Err(format!("must be at most {MAX_DISPLAY_NAME} characters"));
+        return Err(IdentityRule::NameTooLong);
     }
     if name.trim().is_empty() {
-        return Err("must not be empty or only spaces".into());
+        return Err(IdentityRule::NameBlank);
     }
     Ok(())
 }
@@ -71,8 +94,8 @@ mod tests {
         for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.d", "a@b.", "a@.b", "a@b@c.d"] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
-        assert!(check_display_name("  ").is_err());
-        assert!(check_display_name(&"n".repeat(101)).is_err());
+        assert_eq!(check_display_name("  "), Err(IdentityRule::NameBlank));
+        assert_eq!(check_display_name(&"n".repeat(101)), Err(IdentityRule::NameTooLong));
         assert!(check_display_name("Ursula").is_ok());
         assert!(check_display_name("Zoë Ødegaard").is_ok());
     }
@@ -89,8 +112,12 @@ mod tests {
     #[test]
     fn hidden_characters_are_refused() {
         for c in ['\u{0}', '\u{7}', '\u{200B}', '\u{200D}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{AD}'] {
-            assert!(check_email(&format!("a{c}b@example.com")).is_err(), "{c:?} in an email");
-            assert!(check_display_name(&format!("Ad{c}a")).is_err(), "{c:?} in a name");
+            assert_eq!(
+                check_email(&format!("a{c}b@example.com")),
+                Err(IdentityRule::Hidden),
+                "{c:?} in an email"
+            );
+            assert_eq!(check_display_name(&format!("Ad{c}a")), Err(IdentityRule::Hidden), "{c:?} in a name");
         }
     }
 }

@@ -91,19 +91,21 @@ impl std::fmt::Debug for JwtKeys {
     }
 }
 
+/// A signing secret too short to be a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the JWT secret is {0} bytes; at least {MIN_SECRET_LEN} are needed")]
+pub struct ShortSecret(pub usize);
+
 impl JwtKeys {
     /// Keys from `secret` (at least [`MIN_SECRET_LEN`] bytes).
     ///
     /// # Errors
-    /// A message if the secret is too short.
-    pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Result<JwtKeys, String> {
+    /// [`ShortSecret`] if the secret is shorter than [`MIN_SECRET_LEN`].
+    pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Result<JwtKeys, ShortSecret> {
         if secret.len() < MIN_SECRET_LEN {
-            return Err(format!(
-                "the JWT secret is {} bytes; at least {MIN_SECRET_LEN} are needed",
-                secret.len()
-            ));
+            return Err(ShortSecret(secret.len()));
         }
-        let mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| e.to_string())?;
+        let mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
         Ok(JwtKeys { mac, issuer: issuer.to_owned(), audience: audience.to_owned(), leeway: LEEWAY_SECS })
     }
 
@@ -255,6 +257,8 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused() {
-        assert!(JwtKeys::new(&[1u8; 31], "i", "a").unwrap_err().contains("at least 32"));
+        let e = JwtKeys::new(&[1u8; 31], "i", "a").unwrap_err();
+        assert_eq!(e, ShortSecret(31));
+        assert!(e.to_string().contains("at least 32"), "{e}");
     }
 }

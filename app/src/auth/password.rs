@@ -39,13 +39,43 @@ pub const PREFIX: &str = "kiln1$";
 /// The pre-hash key: public, it only makes the pre-hash Kiln's own.
 const PREHASH_KEY: &[u8] = b"kiln password pre-hash v1";
 
-/// Why a new password is not acceptable, for the 422 field error.
-pub fn check(password: &str) -> Result<(), String> {
+/// Why a new password is not acceptable (the message is the 422 field error's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordRule {
+    /// Fewer than [`MIN_LEN`] characters.
+    #[error("must be at least {MIN_LEN} characters")]
+    TooShort,
+    /// More than [`MAX_LEN`] characters.
+    #[error("must be at most {MAX_LEN} characters")]
+    TooLong,
+}
+
+/// Checks a new password against [`MIN_LEN`] and [`MAX_LEN`] (characters, in any script).
+///
+/// # Errors
+/// The rule it breaks.
+pub fn check(password: &str) -> Result<(), PasswordRule> {
     match password.chars().count() {
-        n if n < MIN_LEN => Err(format!("must be at least {MIN_LEN} characters")),
-        n if n > MAX_LEN => Err(format!("must be at most {MAX_LEN} characters")),
+        n if n < MIN_LEN => Err(PasswordRule::TooShort),
+        n if n > MAX_LEN => Err(PasswordRule::TooLong),
         _ => Ok(()),
     }
+}
+
+/// Why a hasher could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HasherError {
+    /// bcrypt refused the cost.
+    #[error("bcrypt cost {cost}: {source}")]
+    Cost {
+        /// The cost configured.
+        cost: u32,
+        /// bcrypt's reason.
+        source: bcrypt::BcryptError,
+    },
+    /// The first hash, made on the blocking pool, did not finish.
+    #[error("the first hash failed: {0}")]
+    Task(#[from] kiln_runtime::task::JoinError),
 }
 
 /// True if `password` is too long to be checked at all (login answers 422, not 401).
@@ -103,15 +133,14 @@ impl Hasher {
     /// A hasher at `cost` with `threads` running and `queue` waiting.
     ///
     /// # Errors
-    /// An invalid cost.
-    pub async fn new(cost: u32, threads: usize, queue: usize) -> Result<Hasher, String> {
+    /// [`HasherError`]: an invalid cost, or the first hash did not finish.
+    pub async fn new(cost: u32, threads: usize, queue: usize) -> Result<Hasher, HasherError> {
         let threads = threads.max(1);
         let dummy =
             kiln_runtime::task::spawn_blocking(move || bcrypt::hash(prehash("not a real password"), cost))
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .map(|h| format!("{PREFIX}{h}"))
-                .map_err(|e| format!("bcrypt cost {cost}: {e}"))?;
+                .map_err(|source| HasherError::Cost { cost, source })?;
         Ok(Hasher {
             cost,
             running: Arc::new(Semaphore::new(threads)),
@@ -176,7 +205,8 @@ mod tests {
         assert!(check("12345678").is_ok());
         assert!(check(&"é".repeat(8)).is_ok(), "16 bytes, 8 characters");
         assert!(check(&"語".repeat(MAX_LEN)).is_ok(), "768 bytes, and bcrypt sees all of it");
-        assert!(check(&"x".repeat(MAX_LEN + 1)).unwrap_err().contains("256"));
+        assert_eq!(check(&"x".repeat(MAX_LEN + 1)), Err(PasswordRule::TooLong));
+        assert!(PasswordRule::TooLong.to_string().contains("256"));
     }
 
     #[test]

@@ -28,6 +28,7 @@
 use super::ended::{EndReason, EndedSessions};
 use super::identity::{check_display_name, check_email, normalize_email};
 use super::throttle::Attempt;
+use super::user::Role;
 use super::{password, tokens};
 use crate::clock::unix_now;
 use crate::db::CachedStatements;
@@ -74,14 +75,14 @@ pub async fn signup(
 ) -> Result<NewUser, AppError> {
     let email = normalize_email(email);
     let mut errors = Vec::new();
-    let mut field = |field, r: Result<(), String>| {
-        if let Err(message) = r {
+    let mut field = |field, rule: Option<String>| {
+        if let Some(message) = rule {
             errors.push(FieldError { field, message });
         }
     };
-    field("email", check_email(&email));
-    field("password", password::check(pw));
-    field("display_name", check_display_name(display_name));
+    field("email", check_email(&email).err().map(|rule| rule.to_string()));
+    field("password", password::check(pw).err().map(|rule| rule.to_string()));
+    field("display_name", check_display_name(display_name).err().map(|rule| rule.to_string()));
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
@@ -102,7 +103,7 @@ pub async fn signup(
             let first: bool = tx.query_row_cached("SELECT NOT EXISTS(SELECT 1 FROM users)", [], |r| r.get(0))?;
             tx.execute_cached(
                 "INSERT INTO users (email, password_hash, display_name, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![stored, hash, stored_name, if first { "admin" } else { "member" }, unix_now()],
+                params![stored, hash, stored_name, if first { Role::Admin } else { Role::Member }, unix_now()],
             )?;
             Ok(tx.last_insert_rowid())
         })

@@ -57,12 +57,27 @@ pub enum Role {
 }
 
 impl Role {
-    /// The role stored as `name` (the table's CHECK allows only these two).
-    pub fn from_stored(name: &str) -> Role {
-        if name == "admin" {
-            Role::Admin
-        } else {
-            Role::Member
+    /// The role as the `users.role` column stores it (its CHECK allows only these two).
+    pub fn as_stored(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl rusqlite::types::ToSql for Role {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_stored().into())
+    }
+}
+
+impl rusqlite::types::FromSql for Role {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Role> {
+        match value.as_str()? {
+            "member" => Ok(Role::Member),
+            "admin" => Ok(Role::Admin),
+            other => Err(rusqlite::types::FromSqlError::Other(format!("no role is called {other:?}").into())),
         }
     }
 }
@@ -78,12 +93,11 @@ pub async fn role(state: &AppState, id: i64) -> Result<Role, AppError> {
             rusqlite::OptionalExtension::optional(c.query_row_cached(
                 "SELECT role FROM users WHERE id = ?1",
                 [id],
-                |r| r.get::<_, String>(0),
+                |r| r.get::<_, Role>(0),
             ))
             .map_err(AppError::from)
         })
         .await?
-        .map(|name| Role::from_stored(&name))
         .ok_or(AppError::InvalidToken)
 }
 

@@ -7,6 +7,7 @@
 //! book with 3 copies give exactly 3 loans (tested).
 
 use super::LibraryConfig;
+use crate::auth::user::Role;
 use crate::clock::unix_now;
 use crate::db::CachedStatements;
 use crate::db::Pool;
@@ -74,10 +75,10 @@ pub async fn give_back(pool: &Pool, user: i64, id: i64) -> Result<Loan, AppError
     let now = unix_now();
     pool.transaction(move |tx| {
         // The role is read in the same transaction: one trip to the blocking pool, not two.
-        let is_admin: bool = tx
-            .query_row_cached("SELECT role = 'admin' FROM users WHERE id = ?1", [user], |r| r.get(0))
+        let is_admin = tx
+            .query_row_cached("SELECT role FROM users WHERE id = ?1", [user], |r| r.get::<_, Role>(0))
             .optional()?
-            .unwrap_or(false);
+            == Some(Role::Admin);
         let row: Option<(i64, i64, i64, Option<i64>)> = tx
             .query_row_cached(
                 "SELECT user_id, book_id, borrowed_at, returned_at FROM loans WHERE id = ?1",

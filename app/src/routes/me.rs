@@ -74,8 +74,8 @@ async fn update(
 ) -> Result<Json<Value>, AppError> {
     let mut errors = Vec::new();
     if let Some(name) = &patch.display_name {
-        if let Err(message) = check_display_name(name) {
-            errors.push(FieldError { field: "display_name", message });
+        if let Err(rule) = check_display_name(name) {
+            errors.push(FieldError { field: "display_name", message: rule.to_string() });
         }
     }
     if patch.bio.as_ref().is_some_and(|b| b.chars().count() > MAX_BIO) {
@@ -111,8 +111,11 @@ async fn change_password(
     PeerAddr(peer): PeerAddr,
     JsonObject(body): JsonObject<PasswordChange>,
 ) -> Result<StatusCode, AppError> {
-    if let Err(message) = password::check(&body.new_password) {
-        return Err(AppError::Validation(vec![FieldError { field: "new_password", message }]));
+    if let Err(rule) = password::check(&body.new_password) {
+        return Err(AppError::Validation(vec![FieldError {
+            field: "new_password",
+            message: rule.to_string(),
+        }]));
     }
     let id = user.id;
     session::reauthenticate(&state, id, &body.current_password, "current_password", peer.ip()).await?;
