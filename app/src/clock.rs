@@ -1,10 +1,18 @@
-//! Wall-clock time in whole Unix seconds: what tokens and rows record.
+//! Wall-clock time as Unix seconds (what tokens and most rows record) or milliseconds (what
+//! the job queue schedules by).
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The current year (UTC): the upper bound for a book's `year`.

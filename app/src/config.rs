@@ -28,6 +28,10 @@ options (flag / environment variable, default):
   --bcrypt-queue N         KILN_BCRYPT_QUEUE  8 per thread (waiting hashes; then 503)
   --auth-rate N            KILN_AUTH_RATE     5 (requests per second per address on /auth/*)
   --auth-burst N           KILN_AUTH_BURST    20 (… in bursts of up to this many)
+  --workers N              KILN_WORKERS       4 (jobs run at once in this process; 0: none)
+  --job-lease SECS         KILN_JOB_LEASE     30 (a dead worker's job runs again after this)
+  --job-drain SECS         KILN_JOB_DRAIN     10 (at shutdown, running jobs may finish for this long)
+  --job-retention SECS     KILN_JOB_RETENTION 604800 (7 days: finished jobs are then deleted)
   -h, --help               this text
 secret:
   KILN_JWT_SECRET          at least 32 random bytes (e.g. `openssl rand -base64 48`); if
@@ -48,6 +52,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Read connections in the pool.
     pub readers: usize,
+    /// The in-process job workers (`concurrency` 0: none).
+    pub workers: crate::jobs::WorkerConfig,
     /// `KILN_JWT_SECRET`, if set.
     pub jwt_secret: Option<Vec<u8>>,
 }
@@ -59,6 +65,7 @@ impl Default for Config {
             db: PathBuf::from("kiln.db"),
             auth: AuthConfig::default(),
             readers: crate::db::pool::DEFAULT_READERS,
+            workers: crate::jobs::WorkerConfig::default(),
             jwt_secret: None,
         }
     }
@@ -199,6 +206,21 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
             "--auth-burst" => {
                 c.auth.rate_burst = parse_value(flag, &v, |n| (1..=1_000_000).contains(n), "1 to 1000000")?
             }
+            "--workers" => {
+                c.workers.concurrency = parse_value(flag, &v, |n| (0..=256).contains(n), "0 to 256")?
+            }
+            "--job-lease" => {
+                let secs = parse_value(flag, &v, |n| (1..=3600).contains(n), "1 to 3600 seconds")?;
+                c.workers.lease = std::time::Duration::from_secs(secs);
+            }
+            "--job-drain" => {
+                let secs = parse_value(flag, &v, |n| (0..=3600).contains(n), "0 to 3600 seconds")?;
+                c.workers.drain = std::time::Duration::from_secs(secs);
+            }
+            "--job-retention" => {
+                let secs = parse_value(flag, &v, |n| (60..=31_536_000).contains(n), "60 s to one year")?;
+                c.workers.retention = std::time::Duration::from_secs(secs);
+            }
             _ => unreachable!("only the flags listed above are collected"),
         }
     }
@@ -210,7 +232,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
 }
 
 /// Every flag with its environment variable.
-const FLAGS: [(&str, &str); 14] = [
+const FLAGS: [(&str, &str); 18] = [
     ("--addr", "KILN_ADDR"),
     ("--db", "KILN_DB"),
     ("--bcrypt-cost", "KILN_BCRYPT_COST"),
@@ -225,6 +247,10 @@ const FLAGS: [(&str, &str); 14] = [
     ("--bcrypt-queue", "KILN_BCRYPT_QUEUE"),
     ("--auth-rate", "KILN_AUTH_RATE"),
     ("--auth-burst", "KILN_AUTH_BURST"),
+    ("--workers", "KILN_WORKERS"),
+    ("--job-lease", "KILN_JOB_LEASE"),
+    ("--job-drain", "KILN_JOB_DRAIN"),
+    ("--job-retention", "KILN_JOB_RETENTION"),
 ];
 
 /// The least variety a configured secret must show, in bits: its length times the entropy

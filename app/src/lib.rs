@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod json;
 pub mod library;
 pub mod openapi;
@@ -85,6 +86,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     let sessions = auth::ended::EndedSessions::load(&pool, horizon).await.map_err(StartError::Sessions)?;
     let a = &config.auth;
     let state = state::AppState {
+        jobs: std::sync::Arc::new(jobs::SqliteQueue::new(pool.clone())),
         pool,
         keys,
         successors: auth::tokens::SuccessorKey::new(&secret),
@@ -95,20 +97,29 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         hasher: std::sync::Arc::new(
             auth::password::Hasher::new(a.bcrypt_cost, a.bcrypt_threads, a.bcrypt_queue).await?,
         ),
+        kinds: std::sync::Arc::new(jobs::kinds::registry(jobs::kinds::outbox_path(&config.db))),
     };
     Ok(App { state, config })
 }
 
 /// Serves `app` on `listener` until `shutdown` completes. While it serves, a task follows
-/// the sessions other processes end on the same database (`auth/ended.rs`).
+/// the sessions other processes end on the same database (`auth/ended.rs`), and the
+/// in-process job workers run (unless configured to 0). At shutdown the server drains
+/// first, then the workers (a request in flight may still enqueue).
 pub async fn serve(
     app: App,
     listener: kiln_net::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> kiln_http::server::ServeSummary {
     let follower = app.state.sessions.clone().follow(app.state.pool.clone());
+    let workers = (app.config.workers.concurrency > 0).then(|| {
+        jobs::WorkerPool::start(app.state.jobs.clone(), app.state.kinds.clone(), app.config.workers)
+    });
     let summary =
         kiln_http::Server::from_listener(listener).serve(routes::service(app.state), shutdown).await;
+    if let Some(workers) = workers {
+        workers.shutdown().await;
+    }
     follower.abort();
     summary
 }

@@ -13,8 +13,11 @@
 
 use crate::auth::identity::{MAX_DISPLAY_NAME, MAX_EMAIL};
 use crate::auth::password;
+use crate::jobs::kinds::PUBLIC_KINDS;
+use crate::jobs::JobState;
 use crate::library::books::{MAX_LIMIT, MAX_OFFSET};
 use crate::library::validate::{MAX_AUTHOR, MAX_COPIES, MAX_TITLE};
+use crate::routes::jobs::{MAX_KEY, MAX_LIMIT as JOBS_MAX_LIMIT, MAX_PRIORITY, MAX_RUN_AT};
 use crate::routes::me::MAX_BIO;
 use crate::text::hidden_class;
 use serde_json::{json, Map, Value};
@@ -118,6 +121,19 @@ fn password_schema() -> Value {
     json!({ "type": "string", "minLength": password::MIN_LEN, "maxLength": password::MAX_LEN })
 }
 
+/// `POST /jobs`: 201 for a new job, 200 for the job an idempotency key names already.
+fn enqueue_op() -> Value {
+    let mut o = op(
+        "Enqueue a job",
+        true,
+        Some("NewJob"),
+        ("201", ok("enqueued", Some("Job"))),
+        &with(&BODY, &[401, 503]),
+    );
+    o["responses"]["200"] = ok("the job this idempotency key already names", Some("Job"));
+    o
+}
+
 /// The document.
 pub fn document() -> Value {
     let email = json!({ "type": "string", "format": "email", "maxLength": MAX_EMAIL });
@@ -172,11 +188,44 @@ pub fn document() -> Value {
             "/loans/{id}/return": { "parameters": id_param(),
                 "post": op("Return a loan", true, None, ("200", ok("the loan", Some("Loan"))), &[400, 401, 404, 409, 503]) },
             "/users/{id}/sessions": { "parameters": id_param(),
-                "delete": op("End every session of a user (admin)", true, None, ("200", ok("how many ended", Some("Revocation"))), &[400, 401, 403, 404, 503]) }
+                "delete": op("End every session of a user (admin)", true, None, ("200", ok("how many ended", Some("Revocation"))), &[400, 401, 403, 404, 503]) },
+            "/jobs": {
+                "post": enqueue_op(),
+                "get": { "summary": "Jobs, newest first (a member's own; an admin's all)", "security": [{ BEARER: [] }], "parameters": [
+                        { "name": "state", "in": "query", "schema": { "enum": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() } },
+                        { "name": "kind", "in": "query", "schema": { "type": "string" } },
+                        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": JOBS_MAX_LIMIT, "default": 20 } },
+                        { "name": "cursor", "in": "query", "description": "a previous page's `next_cursor`; empty is none",
+                          "schema": { "type": "string", "pattern": "^([1-9][0-9]{0,17})?$" } } ],
+                    "responses": op("", true, None, ("200", ok("a page", Some("JobPage"))), &[400, 401, 422, 503])["responses"] } },
+            "/jobs/{id}": { "parameters": id_param(),
+                "get": op("One job", true, None, ("200", ok("the job", Some("Job"))), &[400, 401, 404, 503]),
+                "delete": op("Cancel a job that has not started (admin)", true, None, ("200", ok("the cancelled job", Some("Job"))), &[400, 401, 403, 404, 409, 503]) },
+            "/jobs/{id}/retry": { "parameters": id_param(),
+                "post": op("Run a dead or cancelled job again, with fresh attempts (admin)", true, None, ("200", ok("the job", Some("Job"))), &[400, 401, 403, 404, 409, 503]) }
         },
         "components": {
             "securitySchemes": { BEARER: { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } },
             "schemas": {
+                "NewJob": { "type": "object", "required": ["kind"], "additionalProperties": false, "properties": {
+                    "kind": { "enum": PUBLIC_KINDS },
+                    "payload": { "type": "object", "description": "the kind's input; `demo`: `ms` (0 to 60000) to wait, `fail_attempts` to fail first" },
+                    "run_at": { "type": "integer", "minimum": 0, "maximum": MAX_RUN_AT, "description": "not before (Unix ms)" },
+                    "priority": { "type": "integer", "minimum": -MAX_PRIORITY, "maximum": MAX_PRIORITY },
+                    "idempotency_key": { "type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "^[!-~]+$",
+                                         "description": "the same key from the same user returns the first job (200) instead of adding one" } } },
+                "Job": { "type": "object", "required": ["id", "kind", "payload", "state", "priority", "run_at", "attempt", "max_attempts",
+                        "timeout_ms", "idempotency_key", "created_by", "last_error", "errors", "created_at", "started_at", "finished_at"], "properties": {
+                    "id": { "type": "integer" }, "kind": { "type": "string" }, "payload": {},
+                    "state": { "enum": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() },
+                    "priority": { "type": "integer" }, "run_at": { "type": "integer" }, "attempt": { "type": "integer" },
+                    "max_attempts": { "type": "integer" }, "timeout_ms": { "type": "integer" },
+                    "idempotency_key": { "type": ["string", "null"] }, "created_by": { "type": ["integer", "null"] },
+                    "last_error": { "type": ["string", "null"] }, "errors": { "type": "array" }, "created_at": { "type": "integer" },
+                    "started_at": { "type": ["integer", "null"] }, "finished_at": { "type": ["integer", "null"] } } },
+                "JobPage": { "type": "object", "required": ["items", "limit", "next", "next_cursor"], "properties": {
+                    "items": { "type": "array", "items": schema_ref("Job") }, "limit": { "type": "integer" },
+                    "next": { "type": ["string", "null"] }, "next_cursor": { "type": ["string", "null"] } } },
                 "Problem": { "type": "object", "required": ["type", "title", "status"], "properties": {
                     "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" }, "detail": { "type": "string" },
                     "errors": { "type": "array", "items": { "type": "object", "required": ["field", "message"],

@@ -8,6 +8,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::SuccessorKey;
 use crate::auth::AuthConfig;
 use crate::db::Pool;
+use crate::jobs::{Registry, SqliteQueue};
 use crate::library::LibraryConfig;
 use std::sync::Arc;
 
@@ -30,4 +31,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// bcrypt, bounded.
     pub hasher: Arc<Hasher>,
+    /// The job queue.
+    pub jobs: Arc<SqliteQueue>,
+    /// The job kinds this service runs.
+    pub kinds: Arc<Registry>,
 }

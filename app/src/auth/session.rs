@@ -90,6 +90,8 @@ pub async fn signup(
     let name = display_name.trim().to_owned();
     let stored = email.clone();
     let stored_name = name.clone();
+    let mut welcome =
+        state.kinds.spec("welcome_email", serde_json::json!({"email": email, "display_name": name}));
     let id = state
         .pool
         .transaction(move |tx| {
@@ -105,9 +107,16 @@ pub async fn signup(
                 "INSERT INTO users (email, password_hash, display_name, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![stored, hash, stored_name, if first { Role::Admin } else { Role::Member }, unix_now()],
             )?;
-            Ok(tx.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            // In the same transaction: no account without its welcome email, and no email
+            // for an account that was not created.
+            welcome.created_by = Some(id);
+            welcome.idempotency_key = Some(format!("welcome-{id}"));
+            crate::jobs::sqlite::enqueue_in(tx, welcome)?;
+            Ok(id)
         })
         .await?;
+    state.jobs.added();
     Ok(NewUser { id, email, display_name: name })
 }
 

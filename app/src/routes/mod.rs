@@ -1,6 +1,7 @@
 //! The HTTP routes of the service, one module per area, and the middleware around them.
 
 mod auth;
+pub(crate) mod jobs;
 mod library;
 pub(crate) mod me;
 mod users;
@@ -22,6 +23,7 @@ fn open_routes() -> Router<AppState> {
         .merge(me::routes())
         .merge(library::routes())
         .merge(users::routes())
+        .merge(jobs::routes())
 }
 
 /// Every route with its state. The auth routes sit behind their own per-IP rate limit: they

@@ -1,0 +1,77 @@
+//! The kinds of job this service runs.
+//!
+//! - `welcome_email` (enqueued by a signup): writes the welcome message to the outbox, a
+//!   file of JSON lines beside the database (`<db>.outbox`) that stands for a mail server.
+//!   At least once: a worker killed after writing and before recording success writes the
+//!   message again on the retry, so each line carries the job id to spot repeats by.
+//! - `demo` (public: `POST /jobs`): waits `ms` milliseconds, and fails its first
+//!   `fail_attempts` attempts, to watch retries, backoff and dead jobs happen.
+
+use super::registry::{JobContext, JobError, KindOptions, Registry};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The kinds `POST /jobs` accepts (the OpenAPI document lists them; a test holds this to
+/// the registry).
+pub const PUBLIC_KINDS: &[&str] = &["demo"];
+
+/// Longest `demo` wait.
+pub const DEMO_MAX_MS: u64 = 60_000;
+
+/// The service's kinds, with the outbox at `outbox`.
+pub fn registry(outbox: PathBuf) -> Registry {
+    Registry::new()
+        .register("welcome_email", KindOptions::default(), move |cx| welcome_email(outbox.clone(), cx))
+        .register("demo", KindOptions { public: true, ..KindOptions::default() }, demo)
+}
+
+/// Where the outbox of the database at `db` is.
+pub fn outbox_path(db: &std::path::Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".outbox");
+    PathBuf::from(name)
+}
+
+async fn welcome_email(outbox: PathBuf, cx: JobContext) -> Result<(), JobError> {
+    let field = |name: &str| {
+        cx.payload[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| JobError::Permanent(format!("the payload has no {name}")))
+    };
+    let (to, name) = (field("email")?, field("display_name")?);
+    let line = serde_json::json!({
+        "job": cx.id,
+        "to": to,
+        "subject": "Welcome to the library",
+        "body": format!("Hello {name}, your account is ready. Borrow up to five books at a time."),
+    });
+    kiln_runtime::task::spawn_blocking(move || {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&outbox)?;
+        writeln!(file, "{line}")
+    })
+    .await
+    .map_err(|e| JobError::Retry(e.to_string()))?
+    .map_err(|e| JobError::Retry(format!("writing the outbox: {e}")))
+}
+
+async fn demo(cx: JobContext) -> Result<(), JobError> {
+    let number = |name: &str, max: u64| match cx.payload.get(name) {
+        None => Ok(0),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| JobError::Permanent(format!("{name} must be an integer from 0 to {max}"))),
+    };
+    let ms = number("ms", DEMO_MAX_MS)?;
+    let fail_attempts = number("fail_attempts", 100)?;
+    kiln_runtime::time::sleep(Duration::from_millis(ms)).await;
+    if u64::from(cx.attempt) <= fail_attempts {
+        return Err(JobError::Retry(format!(
+            "demo failure on attempt {} of the first {fail_attempts}",
+            cx.attempt
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,460 @@
+//! The job queue on a real SQLite file: retries with backoff and dead jobs, idempotency
+//! keys, time limits, a worker killed with SIGKILL mid-job, two "processes" (pools on their
+//! own connections) sharing one database, graceful shutdown, and the `/jobs` routes.
+
+mod common;
+
+use common::{rt, start_with, Service};
+use kiln_app::config::Config;
+use kiln_app::db::{Pool, PoolConfig};
+use kiln_app::jobs::{
+    Backoff, Job, JobContext, JobError, JobState, KindOptions, Queue, Registry, SqliteQueue, WorkerConfig,
+    WorkerPool,
+};
+use kiln_http::http::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Workers quick enough for tests: short leases, fast polls, tiny backoff.
+fn fast() -> WorkerConfig {
+    WorkerConfig {
+        concurrency: 4,
+        lease: Duration::from_millis(900),
+        poll: Duration::from_millis(20),
+        drain: Duration::from_secs(2),
+        backoff: Backoff { base: Duration::from_millis(5), cap: Duration::from_millis(40) },
+        ..WorkerConfig::default()
+    }
+}
+
+async fn open(db: &Path) -> Arc<SqliteQueue> {
+    let pool = Pool::open(db, PoolConfig::default()).await.unwrap();
+    Arc::new(SqliteQueue::new(pool))
+}
+
+/// Polls job `id` until `done` holds (10 s at most).
+async fn wait_for(queue: &SqliteQueue, id: i64, what: &str, done: impl Fn(&Job) -> bool) -> Job {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let job = queue.get(id).await.unwrap().expect("the job exists");
+        if done(&job) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} never {what}: {job:#?}");
+        kiln_runtime::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn spec(registry: &Registry, kind: &str, payload: Value) -> kiln_app::jobs::JobSpec {
+    registry.spec(kind, payload)
+}
+
+#[test]
+fn failed_attempts_back_off_then_succeed_or_die_with_every_error_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let queue = open(&dir.path().join("k.db")).await;
+        let registry = Arc::new(kiln_app::jobs::kinds::registry(dir.path().join("outbox")));
+        let pool = WorkerPool::start(queue.clone(), registry.clone(), fast());
+
+        let flaky = queue.enqueue(spec(&registry, "demo", json!({"fail_attempts": 2}))).await.unwrap().job;
+        let done = wait_for(&queue, flaky.id, "succeeded", |j| j.state == JobState::Succeeded).await;
+        assert_eq!(done.attempt, 3, "two failures, then the third attempt worked");
+        let errors = done.errors.as_array().unwrap();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0]["attempt"], 1);
+        assert!(errors[1]["error"].as_str().unwrap().contains("attempt 2"), "{errors:?}");
+        assert!(done.finished_at.is_some());
+
+        let hopeless =
+            queue.enqueue(spec(&registry, "demo", json!({"fail_attempts": 100}))).await.unwrap().job;
+        let dead = wait_for(&queue, hopeless.id, "died", |j| j.state == JobState::Dead).await;
+        assert_eq!((dead.attempt, dead.max_attempts), (8, 8));
+        assert_eq!(dead.errors.as_array().unwrap().len(), 8);
+        assert!(dead.last_error.as_deref().unwrap().contains("attempt 8"), "{dead:?}");
+
+        let broken = queue.enqueue(spec(&registry, "demo", json!({"ms": "soon"}))).await.unwrap().job;
+        let dead = wait_for(&queue, broken.id, "died", |j| j.state == JobState::Dead).await;
+        assert_eq!(dead.attempt, 1, "a permanent error is not retried");
+        assert!(dead.last_error.as_deref().unwrap().contains("permanent"), "{dead:?}");
+
+        let again = queue.retry(broken.id).await.unwrap().expect("a dead job can be retried");
+        assert_eq!((again.state, again.attempt), (JobState::Available, 0));
+        let dead = wait_for(&queue, broken.id, "died again", |j| {
+            j.state == JobState::Dead && j.errors.as_array().unwrap().len() == 2
+        })
+        .await;
+        assert_eq!(dead.attempt, 1, "fresh attempts, the history kept");
+        assert!(queue.retry(flaky.id).await.unwrap().is_none(), "a succeeded job is not retried");
+        pool.shutdown().await;
+    });
+}
+
+#[test]
+fn an_idempotency_key_names_one_job() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let queue = open(&dir.path().join("k.db")).await;
+        let registry = kiln_app::jobs::kinds::registry(dir.path().join("outbox"));
+        let mut first = spec(&registry, "demo", json!({"ms": 1}));
+        first.idempotency_key = Some("report-2026-12".into());
+        let a = queue.enqueue(first.clone()).await.unwrap();
+        first.payload = json!({"ms": 2});
+        let b = queue.enqueue(first).await.unwrap();
+        assert!(a.created && !b.created);
+        assert_eq!(b.job, a.job, "the second enqueue returns the first job, payload and all");
+        let c = queue.enqueue(spec(&registry, "demo", json!({}))).await.unwrap();
+        assert!(c.created && c.job.id != a.job.id, "no key, a new job");
+    });
+}
+
+#[test]
+fn an_attempt_over_its_time_limit_fails_and_a_panic_is_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let queue = open(&dir.path().join("k.db")).await;
+        let limit = KindOptions { max_attempts: 2, timeout: Duration::from_millis(50), public: false };
+        let registry = Arc::new(
+            Registry::new()
+                .register("slow", limit, |_cx: JobContext| async {
+                    kiln_runtime::time::sleep(Duration::from_secs(30)).await;
+                    Ok(())
+                })
+                .register("panics", KindOptions { max_attempts: 1, ..KindOptions::default() }, |_cx| async {
+                    if true {
+                        panic!("a bug in the handler");
+                    }
+                    Ok::<(), JobError>(())
+                }),
+        );
+        let pool = WorkerPool::start(queue.clone(), registry.clone(), fast());
+        let slow = queue.enqueue(registry.spec("slow", json!({}))).await.unwrap().job;
+        let panics = queue.enqueue(registry.spec("panics", json!({}))).await.unwrap().job;
+        let dead = wait_for(&queue, slow.id, "died", |j| j.state == JobState::Dead).await;
+        assert_eq!(dead.attempt, 2);
+        assert_eq!(dead.last_error.as_deref(), Some("timed out after 50 ms"));
+        let dead = wait_for(&queue, panics.id, "died", |j| j.state == JobState::Dead).await;
+        assert!(dead.last_error.as_deref().unwrap().contains("a bug in the handler"), "{dead:?}");
+        let summary = pool.shutdown().await;
+        assert_eq!(summary.released, 0);
+    });
+}
+
+/// Jobs the counting kind has started, by id, and how many run at once per id.
+#[derive(Default)]
+struct Runs {
+    started: Mutex<HashMap<i64, u32>>,
+    overlapping: AtomicU32,
+    in_flight: Mutex<HashMap<i64, u32>>,
+}
+
+fn counting(runs: Arc<Runs>) -> Registry {
+    Registry::new().register("count", KindOptions::default(), move |cx: JobContext| {
+        let runs = runs.clone();
+        async move {
+            *runs.started.lock().unwrap().entry(cx.id).or_default() += 1;
+            let now = {
+                let mut in_flight = runs.in_flight.lock().unwrap();
+                let n = in_flight.entry(cx.id).or_default();
+                *n += 1;
+                *n
+            };
+            if now > 1 {
+                runs.overlapping.fetch_add(1, Ordering::SeqCst);
+            }
+            kiln_runtime::time::sleep(Duration::from_millis(2)).await;
+            *runs.in_flight.lock().unwrap().get_mut(&cx.id).unwrap() -= 1;
+            Ok(())
+        }
+    })
+}
+
+#[test]
+fn two_pools_on_one_database_run_every_job_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    rt().block_on(async {
+        // Two queues on their own connections to one file: two processes, as far as SQLite
+        // and the claim are concerned.
+        let (one, two) = (open(&db).await, open(&db).await);
+        let runs = Arc::new(Runs::default());
+        let registry = Arc::new(counting(runs.clone()));
+        let pools = [
+            WorkerPool::start(one.clone(), registry.clone(), fast()),
+            WorkerPool::start(two.clone(), registry.clone(), fast()),
+        ];
+        let mut ids = Vec::new();
+        for i in 0..200 {
+            let queue = if i % 2 == 0 { &one } else { &two };
+            ids.push(queue.enqueue(registry.spec("count", json!({ "n": i }))).await.unwrap().job.id);
+        }
+        for id in &ids {
+            wait_for(&one, *id, "succeeded", |j| j.state == JobState::Succeeded).await;
+        }
+        let started = runs.started.lock().unwrap().clone();
+        assert_eq!(started.len(), 200, "every job ran");
+        assert!(started.values().all(|n| *n == 1), "none ran twice: {started:?}");
+        assert_eq!(runs.overlapping.load(Ordering::SeqCst), 0);
+        for pool in pools {
+            pool.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn shutdown_lets_short_jobs_finish_and_releases_long_ones_unspent() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let queue = open(&dir.path().join("k.db")).await;
+        let registry = Arc::new(kiln_app::jobs::kinds::registry(dir.path().join("outbox")));
+        let config = WorkerConfig { drain: Duration::from_millis(300), ..fast() };
+        let pool = WorkerPool::start(queue.clone(), registry.clone(), config);
+        let short = queue.enqueue(registry.spec("demo", json!({"ms": 100}))).await.unwrap().job;
+        let long = queue.enqueue(registry.spec("demo", json!({"ms": 20_000}))).await.unwrap().job;
+        wait_for(&queue, long.id, "started", |j| j.state == JobState::Running).await;
+        wait_for(&queue, short.id, "started", |j| j.state != JobState::Available).await;
+        let summary = pool.shutdown().await;
+        assert_eq!((summary.finished_in_drain, summary.released), (1, 1), "{summary:?}");
+        assert_eq!(queue.get(short.id).await.unwrap().unwrap().state, JobState::Succeeded);
+        let released = queue.get(long.id).await.unwrap().unwrap();
+        assert_eq!(
+            (released.state, released.attempt),
+            (JobState::Available, 0),
+            "released unspent: {released:?}"
+        );
+    });
+}
+
+const CHILD_DB: &str = "KILN_JOBS_CHILD_DB";
+
+/// Not a test: the worker process that `a_killed_workers_job_runs_again_after_its_lease` kills.
+#[test]
+#[ignore = "entry point of the worker process that the kill -9 test kills"]
+fn child_worker() {
+    let Ok(db) = std::env::var(CHILD_DB) else { panic!("run only by the kill -9 test (it sets {CHILD_DB})") };
+    rt().block_on(async move {
+        let queue = open(Path::new(&db)).await;
+        let marker = format!("{db}.started");
+        let registry = Registry::new().register("work", KindOptions::default(), move |_cx| {
+            let marker = marker.clone();
+            async move {
+                std::fs::write(&marker, "running").unwrap();
+                std::future::pending::<()>().await; // killed before it finishes
+                Ok(())
+            }
+        });
+        let _pool = WorkerPool::start(queue, Arc::new(registry), WorkerConfig { concurrency: 1, ..fast() });
+        std::future::pending::<()>().await;
+    });
+}
+
+#[test]
+fn a_killed_workers_job_runs_again_after_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    rt().block_on(async {
+        let queue = open(&db).await;
+        let done = Arc::new(AtomicU32::new(0));
+        let seen = done.clone();
+        let registry =
+            Arc::new(Registry::new().register("work", KindOptions::default(), move |cx: JobContext| {
+                seen.store(cx.attempt, Ordering::SeqCst);
+                async { Ok(()) }
+            }));
+        let job = queue.enqueue(registry.spec("work", json!({}))).await.unwrap().job;
+
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "child_worker", "--nocapture"])
+            .env(CHILD_DB, &db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let marker = format!("{}.started", db.display());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !Path::new(&marker).exists() {
+            assert!(Instant::now() < deadline, "the child never started the job");
+            kiln_runtime::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(queue.get(job.id).await.unwrap().unwrap().state, JobState::Running);
+        child.kill().unwrap(); // SIGKILL: no shutdown, no release
+        child.wait().unwrap();
+
+        let pool = WorkerPool::start(queue.clone(), registry, fast());
+        let finished = wait_for(&queue, job.id, "succeeded", |j| j.state == JobState::Succeeded).await;
+        assert_eq!(finished.attempt, 2, "the killed attempt counts");
+        assert_eq!(done.load(Ordering::SeqCst), 2, "the handler ran here as attempt 2");
+        assert!(finished.errors[0]["error"].as_str().unwrap().contains("lease"), "{finished:?}");
+        pool.shutdown().await;
+    });
+}
+
+async fn service(db: &Path) -> Service {
+    let mut config = Config { db: db.to_path_buf(), jwt_secret: Some(vec![42; 32]), ..Config::default() };
+    config.auth.bcrypt_cost = 4;
+    config.workers = fast();
+    start_with(config).await
+}
+
+#[test]
+fn signup_enqueues_a_welcome_email_in_its_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    rt().block_on(async {
+        let s = service(&db).await;
+        let admin = s.user("ada@example.com").await;
+        let outbox = kiln_app::jobs::kinds::outbox_path(&db);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let text = loop {
+            let text = std::fs::read_to_string(&outbox).unwrap_or_default();
+            if text.contains("ada@example.com") {
+                break text;
+            }
+            assert!(Instant::now() < deadline, "no welcome email in {}", outbox.display());
+            kiln_runtime::time::sleep(Duration::from_millis(10)).await;
+        };
+        let line: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line["subject"], "Welcome to the library");
+        let (status, _, page) =
+            s.call(Method::GET, "/jobs?kind=welcome_email&state=succeeded", Some(&admin), None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["items"][0]["idempotency_key"], "welcome-1");
+        // A refused signup (the email is taken) enqueues nothing.
+        let (status, _) = s
+            .post(
+                "/auth/signup",
+                json!({"email": "ada@example.com", "password": "correct horse", "display_name": "A"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (_, _, page) = s.call(Method::GET, "/jobs?kind=welcome_email", Some(&admin), None).await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+        s.stop().await;
+    });
+}
+
+#[test]
+fn the_jobs_routes_enqueue_show_list_retry_and_cancel_with_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = service(&dir.path().join("k.db")).await;
+        let admin = s.user("admin@example.com").await;
+        let member = s.user("member@example.com").await;
+
+        let (status, headers, job) = s
+            .call(
+                Method::POST,
+                "/jobs",
+                Some(&member),
+                Some(json!({"kind": "demo", "payload": {"ms": 1}, "idempotency_key": "k1"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        let id = job["id"].as_i64().unwrap();
+        assert_eq!(headers["location"], format!("/jobs/{id}").as_str());
+        assert_eq!(job["idempotency_key"], "k1");
+        let (status, _, again) = s
+            .call(
+                Method::POST,
+                "/jobs",
+                Some(&member),
+                Some(json!({"kind": "demo", "idempotency_key": "k1"})),
+            )
+            .await;
+        assert_eq!((status, again["id"].as_i64()), (StatusCode::OK, Some(id)), "the same key, the same job");
+        let (status, _, other) = s
+            .call(Method::POST, "/jobs", Some(&admin), Some(json!({"kind": "demo", "idempotency_key": "k1"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "another user's key is another job: {other}");
+
+        for (body, field) in [
+            (json!({"kind": "welcome_email"}), "kind"),
+            (json!({"kind": "demo", "priority": 101}), "priority"),
+            (json!({"kind": "demo", "idempotency_key": "has space"}), "idempotency_key"),
+            (json!({"kind": "demo", "run_at": -1}), "run_at"),
+        ] {
+            let (status, _, p) = s.call(Method::POST, "/jobs", Some(&member), Some(body.clone())).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {p}");
+            assert_eq!(p["errors"][0]["field"], field, "{p}");
+        }
+        assert_eq!(
+            s.call(Method::POST, "/jobs", None, Some(json!({"kind": "demo"}))).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // A member sees their own jobs only; an admin sees all.
+        let admins_job = other["id"].as_i64().unwrap();
+        assert_eq!(
+            s.call(Method::GET, &format!("/jobs/{admins_job}"), Some(&member), None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(s.call(Method::GET, &format!("/jobs/{id}"), Some(&admin), None).await.0, StatusCode::OK);
+        let (_, _, mine) = s.call(Method::GET, "/jobs?kind=demo", Some(&member), None).await;
+        assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
+
+        // Paging: newest first, the cursor is the last id of a page.
+        for _ in 0..4 {
+            s.call(
+                Method::POST,
+                "/jobs",
+                Some(&admin),
+                Some(json!({"kind": "demo", "run_at": 253_402_300_799_999_i64})),
+            )
+            .await;
+        }
+        let (_, _, first) = s.call(Method::GET, "/jobs?limit=2&kind=demo", Some(&admin), None).await;
+        let ids = |p: &Value| {
+            p["items"].as_array().unwrap().iter().map(|j| j["id"].as_i64().unwrap()).collect::<Vec<_>>()
+        };
+        let next = first["next"].as_str().unwrap().to_owned();
+        let (_, _, second) = s.call(Method::GET, &next, Some(&admin), None).await;
+        let (a, b) = (ids(&first), ids(&second));
+        assert!(a[0] > a[1] && a[1] > b[0], "newest first, and the next page continues: {a:?} {b:?}");
+        assert_eq!(
+            s.call(Method::GET, "/jobs?cursor=abc", Some(&admin), None).await.0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+
+        // Cancel: admins only, and only before the job starts.
+        let scheduled = a[0];
+        let path = format!("/jobs/{scheduled}");
+        assert_eq!(s.call(Method::DELETE, &path, Some(&member), None).await.0, StatusCode::FORBIDDEN);
+        let (status, _, cancelled) = s.call(Method::DELETE, &path, Some(&admin), None).await;
+        assert_eq!((status, &cancelled["state"]), (StatusCode::OK, &json!("cancelled")));
+        assert_eq!(s.call(Method::DELETE, &path, Some(&admin), None).await.0, StatusCode::CONFLICT);
+        let (status, _, again) = s.call(Method::POST, &format!("{path}/retry"), Some(&admin), None).await;
+        assert_eq!((status, &again["state"]), (StatusCode::OK, &json!("available")));
+        assert_eq!(s.call(Method::DELETE, "/jobs/999999", Some(&admin), None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            s.call(Method::POST, "/jobs/999999/retry", Some(&admin), None).await.0,
+            StatusCode::NOT_FOUND
+        );
+
+        // The member's first job ran; a succeeded job is not retried.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, _, job) = s.call(Method::GET, &format!("/jobs/{id}"), Some(&member), None).await;
+            if job["state"] == "succeeded" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{job}");
+            kiln_runtime::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            s.call(Method::POST, &format!("/jobs/{id}/retry"), Some(&admin), None).await.0,
+            StatusCode::CONFLICT
+        );
+        s.stop().await;
+    });
+}
+
+#[test]
+fn the_public_kinds_in_the_document_are_the_registrys() {
+    let registry = kiln_app::jobs::kinds::registry("unused".into());
+    assert_eq!(registry.public_kinds(), kiln_app::jobs::kinds::PUBLIC_KINDS);
+}
