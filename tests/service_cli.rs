@@ -148,17 +148,84 @@ fn serves_promotes_and_stops() {
     assert_eq!(nobody.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user with email nobody@example.com"));
 
+    terminate(&mut child, "kiln");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(rest.contains("kiln: stopped"), "{rest}");
+}
+
+/// Sends SIGTERM and waits (20 s at most) for a clean exit.
+fn terminate(child: &mut std::process::Child, what: &str) {
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "kiln did not stop within 20 s of SIGTERM");
+        assert!(Instant::now() < deadline, "{what} did not stop within 20 s of SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(status.success());
+    assert!(status.success(), "{what} exited with {status}");
+}
+
+#[test]
+fn an_api_process_without_workers_and_a_worker_process_share_one_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("service.db");
+    let db_arg = db.to_str().unwrap();
+    let mut api = Command::new(KILN)
+        .args(["--addr", "127.0.0.1:0", "--db", db_arg, "--bcrypt-cost", "4", "--workers", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(api.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        lines.push(line);
+    }
+    let addr = lines[0].trim().strip_prefix("kiln: listening on http://").unwrap().to_owned();
+    assert!(lines[2].contains("no workers in this process") && lines[2].contains("worker --db"), "{lines:?}");
+
+    let mut worker = Command::new(KILN)
+        .args(["worker", "--db", db_arg, "--workers", "2", "--job-drain", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut worker_out = BufReader::new(worker.stdout.take().unwrap());
+    let mut banner = String::new();
+    worker_out.read_line(&mut banner).unwrap();
+    assert!(banner.contains("kiln worker: 2 workers on") && banner.contains("service.db"), "{banner}");
+
+    // The signup's welcome email is enqueued by the API process and sent by the worker.
+    let client = Client::new();
+    let rt = kiln::runtime::Builder::new_current_thread().build().unwrap();
+    let body = r#"{"email":"ada@example.com","password":"correct horse","display_name":"Ada"}"#;
+    assert_eq!(post(&rt, &client, format!("http://{addr}/auth/signup"), body, None).0, StatusCode::CREATED);
+    let outbox = dir.path().join("service.db.outbox");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&outbox).unwrap_or_default().contains("ada@example.com") {
+        assert!(Instant::now() < deadline, "the worker process never sent the welcome email");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    terminate(&mut worker, "kiln worker");
     let mut rest = String::new();
-    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
-    assert!(rest.contains("kiln: stopped"), "{rest}");
+    std::io::Read::read_to_string(&mut worker_out, &mut rest).unwrap();
+    assert!(rest.contains("kiln worker: stopped; 1 jobs succeeded"), "{rest}");
+    terminate(&mut api, "kiln");
+}
+
+#[test]
+fn a_worker_process_needs_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(KILN)
+        .args(["worker", "--db", dir.path().join("k.db").to_str().unwrap(), "--workers", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--workers of at least 1"));
 }

@@ -10,6 +10,8 @@ pub const USAGE: &str = "\
 kiln: the Kiln service (auth, the book library, loans) on SQLite
 
 usage: kiln [options]                       (cargo run --release -- [options])
+       kiln worker [options]                    job workers only, on the same database
+                                                (--db, --workers, --job-*)
        kiln admin promote <email> [--db PATH]   make a user an admin (the first account to
                                                 sign up is one already)
 

@@ -194,13 +194,68 @@ fn admin_command(args: &[String]) -> ExitCode {
     })
 }
 
-/// The command line: `kiln [options]`, or `kiln admin promote <email>`. Returns the
-/// process's exit status.
+/// `kiln worker [options]`: job workers and nothing else, on the service's database.
+/// Several processes (API processes with `--workers 0`, worker processes) can share one
+/// database file: each claim is one write transaction, so no job runs twice at once.
+fn worker_command(args: &[String]) -> ExitCode {
+    let config = match config::parse(args, |k| std::env::var(k).ok()) {
+        Ok(Parsed::Run(c)) => *c,
+        Ok(Parsed::Help) => {
+            println!("usage: kiln worker [--db PATH] [--workers N] [--job-lease SECS] [--job-drain SECS] [--job-retention SECS]");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("kiln: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.workers.concurrency == 0 {
+        eprintln!("kiln: a worker process needs --workers of at least 1");
+        return ExitCode::from(2);
+    }
+    let rt = match kiln_runtime::runtime::Builder::new_multi_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kiln: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let app = match build(config).await {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("kiln: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "kiln worker: {} workers on {} (jobs from every process on this file); Ctrl+C to stop",
+            app.config.workers.concurrency,
+            app.config.db.display()
+        );
+        let pool = jobs::WorkerPool::start(app.state.jobs.clone(), app.state.kinds.clone(), app.config.workers);
+        if let Err(e) = kiln_net::shutdown::terminate_signal().await {
+            eprintln!("kiln: cannot listen for signals ({e}); stopping");
+        }
+        let summary = pool.shutdown().await;
+        println!(
+            "kiln worker: stopped; {} jobs succeeded, {} finished during the drain, {} released for another worker",
+            summary.succeeded, summary.finished_in_drain, summary.released
+        );
+        ExitCode::SUCCESS
+    })
+}
+
+/// The command line: `kiln [options]`, `kiln worker [options]`, or
+/// `kiln admin promote <email>`. Returns the process's exit status.
 pub fn main() -> ExitCode {
     init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("admin") {
         return admin_command(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("worker") {
+        return worker_command(&args[1..]);
     }
     let config = match config::parse(&args, |k| std::env::var(k).ok()) {
         Ok(Parsed::Run(c)) => *c,
@@ -239,6 +294,10 @@ pub fn main() -> ExitCode {
         let addr = listener.local_addr().map_or_else(|_| app.config.addr.to_string(), |a| a.to_string());
         println!("kiln: listening on http://{addr}");
         println!("kiln: storage: SQLite {} (schema v{}, WAL)", app.config.db.display(), db::migrations::latest());
+        match app.config.workers.concurrency {
+            0 => println!("kiln: jobs: no workers in this process (run `cargo run --release -- worker --db {}`)", app.config.db.display()),
+            n => println!("kiln: jobs: {n} workers in this process; try: POST /jobs {{\"kind\":\"demo\",\"payload\":{{\"fail_attempts\":2}}}}"),
+        }
         println!("kiln: try: curl -s -X POST http://{addr}/auth/signup -H 'content-type: application/json' \\");
         println!("        -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse\",\"display_name\":\"Ada\"}}'");
         println!("kiln: the first account to sign up is an admin; make another one with");
