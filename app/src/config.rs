@@ -11,7 +11,9 @@ kiln: the Kiln service (auth, the book library, loans) on SQLite
 
 usage: kiln [options]                       (cargo run --release -- [options])
        kiln worker [options]                    job workers only, on the same database
-                                                (--db, --workers, --job-*)
+                                                (--db, --workers, --job-*, --mailer-url)
+       kiln mailer [--addr] [--outbox] [--fail-rate] [--delay-ms]
+                                                the mailer service welcome emails go to
        kiln admin promote <email> [--db PATH]   make a user an admin (the first account to
                                                 sign up is one already)
 
@@ -34,6 +36,7 @@ options (flag / environment variable, default):
   --job-lease SECS         KILN_JOB_LEASE     30 (a dead worker's job runs again after this)
   --job-drain SECS         KILN_JOB_DRAIN     10 (at shutdown, running jobs may finish for this long)
   --job-retention SECS     KILN_JOB_RETENTION 604800 (7 days: finished jobs are then deleted)
+  --mailer-url URL         KILN_MAILER_URL    none: emails go to <db>.outbox (`kiln mailer` serves one)
   -h, --help               this text
 secret:
   KILN_JWT_SECRET          at least 32 random bytes (e.g. `openssl rand -base64 48`); if
@@ -56,6 +59,8 @@ pub struct Config {
     pub readers: usize,
     /// The in-process job workers (`concurrency` 0: none).
     pub workers: crate::jobs::WorkerConfig,
+    /// The mailer service's base URL; without one, mail goes to a file beside the database.
+    pub mailer_url: Option<String>,
     /// `KILN_JWT_SECRET`, if set.
     pub jwt_secret: Option<Vec<u8>>,
 }
@@ -68,6 +73,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             readers: crate::db::pool::DEFAULT_READERS,
             workers: crate::jobs::WorkerConfig::default(),
+            mailer_url: None,
             jwt_secret: None,
         }
     }
@@ -219,6 +225,11 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
                 let secs = parse_value(flag, &v, |n| (0..=3600).contains(n), "0 to 3600 seconds")?;
                 c.workers.drain = std::time::Duration::from_secs(secs);
             }
+            "--mailer-url" => {
+                let ok =
+                    |u: &String| u.starts_with("http://") && u.len() > 7 && !u.contains(char::is_whitespace);
+                c.mailer_url = Some(parse_value(flag, &v, ok, "an http:// URL, e.g. http://127.0.0.1:8025")?)
+            }
             "--job-retention" => {
                 let secs = parse_value(flag, &v, |n| (60..=31_536_000).contains(n), "60 s to one year")?;
                 c.workers.retention = std::time::Duration::from_secs(secs);
@@ -234,7 +245,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
 }
 
 /// Every flag with its environment variable.
-const FLAGS: [(&str, &str); 18] = [
+const FLAGS: [(&str, &str); 19] = [
     ("--addr", "KILN_ADDR"),
     ("--db", "KILN_DB"),
     ("--bcrypt-cost", "KILN_BCRYPT_COST"),
@@ -253,6 +264,7 @@ const FLAGS: [(&str, &str); 18] = [
     ("--job-lease", "KILN_JOB_LEASE"),
     ("--job-drain", "KILN_JOB_DRAIN"),
     ("--job-retention", "KILN_JOB_RETENTION"),
+    ("--mailer-url", "KILN_MAILER_URL"),
 ];
 
 /// The least variety a configured secret must show, in bits: its length times the entropy

@@ -33,6 +33,7 @@ pub mod error;
 pub mod jobs;
 pub mod json;
 pub mod library;
+pub mod mailer;
 pub mod openapi;
 pub mod routes;
 pub mod secret;
@@ -97,7 +98,10 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         hasher: std::sync::Arc::new(
             auth::password::Hasher::new(a.bcrypt_cost, a.bcrypt_threads, a.bcrypt_queue).await?,
         ),
-        kinds: std::sync::Arc::new(jobs::kinds::registry(jobs::kinds::outbox_path(&config.db))),
+        kinds: std::sync::Arc::new(jobs::kinds::registry(match &config.mailer_url {
+            Some(url) => jobs::kinds::Mail::Mailer(url.clone()),
+            None => jobs::kinds::Mail::Outbox(jobs::kinds::outbox_path(&config.db)),
+        })),
     };
     Ok(App { state, config })
 }
@@ -246,8 +250,76 @@ fn worker_command(args: &[String]) -> ExitCode {
     })
 }
 
-/// The command line: `kiln [options]`, `kiln worker [options]`, or
-/// `kiln admin promote <email>`. Returns the process's exit status.
+/// The usage of `kiln mailer`.
+const MAILER_USAGE: &str =
+    "usage: kiln mailer [--addr HOST:PORT] [--outbox PATH] [--fail-rate 0..1] [--delay-ms N]
+  --addr       where to listen (default 127.0.0.1:8025)
+  --outbox     the file messages are appended to (default ./kiln-mail.outbox)
+  --fail-rate  the fraction of requests answered 503, evenly spread (default 0)
+  --delay-ms   added to every answer (default 0)";
+
+/// `kiln mailer`: the mailer service the welcome emails go to (`mailer.rs`).
+fn mailer_command(args: &[String]) -> ExitCode {
+    let fail = |message: String| {
+        eprintln!("kiln mailer: {message}\n{MAILER_USAGE}");
+        ExitCode::from(2)
+    };
+    let (mut addr, mut outbox, mut fail_rate, mut delay_ms) =
+        ("127.0.0.1:8025".to_owned(), std::path::PathBuf::from("kiln-mail.outbox"), 0.0_f64, 0_u64);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if matches!(flag.as_str(), "-h" | "--help") {
+            println!("{MAILER_USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        let Some(value) = it.next() else { return fail(format!("{flag} needs a value")) };
+        let bad = || fail(format!("{flag}: {value:?} is not valid"));
+        match flag.as_str() {
+            "--addr" => addr = value.clone(),
+            "--outbox" => outbox = value.into(),
+            "--fail-rate" => match value.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => fail_rate = r,
+                _ => return bad(),
+            },
+            "--delay-ms" => match value.parse::<u64>() {
+                Ok(ms) if ms <= 600_000 => delay_ms = ms,
+                _ => return bad(),
+            },
+            _ => return fail(format!("unknown argument {flag:?}")),
+        }
+    }
+    let rt = kiln_runtime::runtime::Builder::new_multi_thread().build().expect("a runtime starts");
+    rt.block_on(async move {
+        let config = mailer::MailerConfig { outbox: outbox.clone(), fail_rate, delay: std::time::Duration::from_millis(delay_ms) };
+        let service = match mailer::service(config) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("kiln mailer: cannot read {}: {e}", outbox.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        let server = match kiln_http::Server::bind(addr.as_str()).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("kiln mailer: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let local = server.local_addr().map_or(addr.clone(), |a| a.to_string());
+        println!("kiln mailer: listening on http://{local}, outbox {}", outbox.display());
+        println!("kiln mailer: failing {:.0}% of requests, {delay_ms} ms slow; point the service at it with --mailer-url http://{local}", fail_rate * 100.0);
+        let summary = server
+            .serve(service, async {
+                let _ = kiln_net::shutdown::terminate_signal().await;
+            })
+            .await;
+        println!("kiln mailer: stopped after {} connections", summary.connections);
+        ExitCode::SUCCESS
+    })
+}
+
+/// The command line: `kiln [options]`, `kiln worker [options]`, `kiln mailer [options]`,
+/// or `kiln admin promote <email>`. Returns the process's exit status.
 pub fn main() -> ExitCode {
     init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -256,6 +328,9 @@ pub fn main() -> ExitCode {
     }
     if args.first().map(String::as_str) == Some("worker") {
         return worker_command(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("mailer") {
+        return mailer_command(&args[1..]);
     }
     let config = match config::parse(&args, |k| std::env::var(k).ok()) {
         Ok(Parsed::Run(c)) => *c,

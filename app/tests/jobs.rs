@@ -7,6 +7,7 @@ mod common;
 use common::{rt, start_with, Service};
 use kiln_app::config::Config;
 use kiln_app::db::{Pool, PoolConfig};
+use kiln_app::jobs::kinds::Mail;
 use kiln_app::jobs::{
     Backoff, Job, JobContext, JobError, JobState, KindOptions, Queue, Registry, SqliteQueue, WorkerConfig,
     WorkerPool,
@@ -59,7 +60,7 @@ fn failed_attempts_back_off_then_succeed_or_die_with_every_error_kept() {
     let dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
         let queue = open(&dir.path().join("k.db")).await;
-        let registry = Arc::new(kiln_app::jobs::kinds::registry(dir.path().join("outbox")));
+        let registry = Arc::new(kiln_app::jobs::kinds::registry(Mail::Outbox(dir.path().join("outbox"))));
         let pool = WorkerPool::start(queue.clone(), registry.clone(), fast());
 
         let flaky = queue.enqueue(spec(&registry, "demo", json!({"fail_attempts": 2}))).await.unwrap().job;
@@ -100,7 +101,7 @@ fn an_idempotency_key_names_one_job() {
     let dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
         let queue = open(&dir.path().join("k.db")).await;
-        let registry = kiln_app::jobs::kinds::registry(dir.path().join("outbox"));
+        let registry = kiln_app::jobs::kinds::registry(Mail::Outbox(dir.path().join("outbox")));
         let mut first = spec(&registry, "demo", json!({"ms": 1}));
         first.idempotency_key = Some("report-2026-12".into());
         let a = queue.enqueue(first.clone()).await.unwrap();
@@ -211,7 +212,7 @@ fn shutdown_lets_short_jobs_finish_and_releases_long_ones_unspent() {
     let dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
         let queue = open(&dir.path().join("k.db")).await;
-        let registry = Arc::new(kiln_app::jobs::kinds::registry(dir.path().join("outbox")));
+        let registry = Arc::new(kiln_app::jobs::kinds::registry(Mail::Outbox(dir.path().join("outbox"))));
         let config = WorkerConfig { drain: Duration::from_millis(300), ..fast() };
         let pool = WorkerPool::start(queue.clone(), registry.clone(), config);
         let short = queue.enqueue(registry.spec("demo", json!({"ms": 100}))).await.unwrap().job;
@@ -455,6 +456,114 @@ fn the_jobs_routes_enqueue_show_list_retry_and_cancel_with_permissions() {
 
 #[test]
 fn the_public_kinds_in_the_document_are_the_registrys() {
-    let registry = kiln_app::jobs::kinds::registry("unused".into());
+    let registry = kiln_app::jobs::kinds::registry(Mail::Outbox("unused".into()));
     assert_eq!(registry.public_kinds(), kiln_app::jobs::kinds::PUBLIC_KINDS);
+}
+
+#[test]
+fn welcome_emails_reach_the_mailer_once_each_through_its_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        // The mailer fails every other request with 503.
+        let outbox = dir.path().join("mail.outbox");
+        let config =
+            kiln_app::mailer::MailerConfig { outbox: outbox.clone(), fail_rate: 0.5, delay: Duration::ZERO };
+        let server = kiln_http::Server::bind("127.0.0.1:0").await.unwrap();
+        let mailer = server.local_addr().unwrap();
+        let (stop_mailer, stopped) = kiln_runtime::sync::oneshot::channel::<()>();
+        let mailer_task =
+            kiln_runtime::spawn(server.serve(kiln_app::mailer::service(config).unwrap(), async {
+                let _ = stopped.await;
+            }));
+
+        let mut config =
+            Config { db: dir.path().join("k.db"), jwt_secret: Some(vec![42; 32]), ..Config::default() };
+        config.auth.bcrypt_cost = 4;
+        config.workers = fast();
+        config.mailer_url = Some(format!("http://{mailer}"));
+        let s = start_with(config).await;
+        for i in 0..6 {
+            s.user(&format!("reader{i}@example.com")).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let lines: Vec<Value> = loop {
+            let text = std::fs::read_to_string(&outbox).unwrap_or_default();
+            let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            if lines.len() >= 6 {
+                break lines;
+            }
+            assert!(Instant::now() < deadline, "only {} of 6 emails arrived", lines.len());
+            kiln_runtime::time::sleep(Duration::from_millis(20)).await;
+        };
+        kiln_runtime::time::sleep(Duration::from_millis(200)).await; // any duplicate would land by now
+        let text = std::fs::read_to_string(&outbox).unwrap();
+        assert_eq!(text.lines().count(), 6, "each email once: {text}");
+        let mut keys: Vec<&str> = lines.iter().map(|l| l["idempotency_key"].as_str().unwrap()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), 6);
+        assert!(keys.iter().all(|k| k.starts_with("job-")), "{keys:?}");
+        assert!(
+            lines.iter().all(|l| !l["request_id"].as_str().unwrap().is_empty()),
+            "each carries the request id of its signup: {lines:?}"
+        );
+        let admin = {
+            let (_, tokens) = s
+                .post("/auth/login", json!({"email": "reader0@example.com", "password": "correct horse"}))
+                .await;
+            tokens["access_token"].as_str().unwrap().to_owned()
+        };
+        let (_, _, page) = s.call(Method::GET, "/jobs?kind=welcome_email", Some(&admin), None).await;
+        let retried =
+            page["items"].as_array().unwrap().iter().filter(|j| j["attempt"].as_u64() > Some(1)).count();
+        assert!(retried >= 3, "half the first attempts met a 503 and were retried: {page}");
+        s.stop().await;
+        let _ = stop_mailer.send(());
+        mailer_task.await.unwrap();
+    });
+}
+
+#[test]
+fn the_mailer_sends_a_repeated_key_once_and_needs_one() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let outbox = dir.path().join("mail.outbox");
+        let start = |outbox: std::path::PathBuf| async move {
+            let config = kiln_app::mailer::MailerConfig { outbox, fail_rate: 0.0, delay: Duration::ZERO };
+            let server = kiln_http::Server::bind("127.0.0.1:0").await.unwrap();
+            let addr = server.local_addr().unwrap();
+            let (stop, stopped) = kiln_runtime::sync::oneshot::channel::<()>();
+            let service = kiln_app::mailer::service(config).unwrap();
+            let task = kiln_runtime::spawn(server.serve(service, async {
+                let _ = stopped.await;
+            }));
+            (addr, stop, task)
+        };
+        let client = kiln_http::Client::new();
+        let send = |addr: std::net::SocketAddr, key: Option<&str>| {
+            let mut request = kiln_http::http::Request::post(format!("http://{addr}/messages"))
+                .header("content-type", "application/json");
+            if let Some(k) = key {
+                request = request.header("idempotency-key", k);
+            }
+            let body = json!({"to": "a@example.com", "subject": "s", "body": "b"}).to_string();
+            client.send(request.body(kiln_http::Body::from(body)).unwrap())
+        };
+        let (addr, stop, task) = start(outbox.clone()).await;
+        assert_eq!(send(addr, Some("job-1")).await.unwrap().status(), StatusCode::CREATED);
+        assert_eq!(
+            send(addr, Some("job-1")).await.unwrap().status(),
+            StatusCode::OK,
+            "a repeat is not sent again"
+        );
+        assert_eq!(send(addr, None).await.unwrap().status(), StatusCode::BAD_REQUEST);
+        let _ = stop.send(());
+        task.await.unwrap();
+        // A restarted mailer remembers the keys in its outbox.
+        let (addr, stop, task) = start(outbox.clone()).await;
+        assert_eq!(send(addr, Some("job-1")).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(std::fs::read_to_string(&outbox).unwrap().lines().count(), 1);
+        let _ = stop.send(());
+        task.await.unwrap();
+    });
 }

@@ -72,6 +72,7 @@ pub async fn signup(
     email: &str,
     pw: &str,
     display_name: &str,
+    request_id: Option<String>,
 ) -> Result<NewUser, AppError> {
     let email = normalize_email(email);
     let mut errors = Vec::new();
@@ -90,8 +91,10 @@ pub async fn signup(
     let name = display_name.trim().to_owned();
     let stored = email.clone();
     let stored_name = name.clone();
-    let mut welcome =
-        state.kinds.spec("welcome_email", serde_json::json!({"email": email, "display_name": name}));
+    let mut welcome = state.kinds.spec(
+        "welcome_email",
+        serde_json::json!({"email": email, "display_name": name, "request_id": request_id}),
+    );
     let id = state
         .pool
         .transaction(move |tx| {

@@ -1,9 +1,11 @@
 //! The kinds of job this service runs.
 //!
-//! - `welcome_email` (enqueued by a signup): writes the welcome message to the outbox, a
-//!   file of JSON lines beside the database (`<db>.outbox`) that stands for a mail server.
-//!   At least once: a worker killed after writing and before recording success writes the
-//!   message again on the retry, so each line carries the job id to spot repeats by.
+//! - `welcome_email` (enqueued by a signup): sends the welcome message through the mailer
+//!   service (`--mailer-url`, `mailer.rs`) with the idempotency key `job-<id>`, so a retry
+//!   after a crash does not send it twice, and the signup's request id. Without a mailer it
+//!   writes the message to a local outbox, a file of JSON lines beside the database
+//!   (`<db>.outbox`); there a retry after a crash between writing and recording success
+//!   writes it again, and each line carries the job id to spot repeats by.
 //! - `demo` (public: `POST /jobs`): waits `ms` milliseconds, and fails its first
 //!   `fail_attempts` attempts, to watch retries, backoff and dead jobs happen.
 
@@ -19,10 +21,25 @@ pub const PUBLIC_KINDS: &[&str] = &["demo"];
 /// Longest `demo` wait.
 pub const DEMO_MAX_MS: u64 = 60_000;
 
-/// The service's kinds, with the outbox at `outbox`.
-pub fn registry(outbox: PathBuf) -> Registry {
+/// A mailer call's time limit; a slower mailer fails the attempt, which is retried.
+pub const MAILER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where welcome emails go.
+#[derive(Debug, Clone)]
+pub enum Mail {
+    /// The mailer service at this base URL.
+    Mailer(String),
+    /// A local outbox file.
+    Outbox(PathBuf),
+}
+
+/// The service's kinds, sending mail through `mail`.
+pub fn registry(mail: Mail) -> Registry {
+    let client = kiln_http::Client::new().timeouts(MAILER_TIMEOUT, MAILER_TIMEOUT);
     Registry::new()
-        .register("welcome_email", KindOptions::default(), move |cx| welcome_email(outbox.clone(), cx))
+        .register("welcome_email", KindOptions::default(), move |cx| {
+            welcome_email(mail.clone(), client.clone(), cx)
+        })
         .register("demo", KindOptions { public: true, ..KindOptions::default() }, demo)
 }
 
@@ -33,7 +50,7 @@ pub fn outbox_path(db: &std::path::Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-async fn welcome_email(outbox: PathBuf, cx: JobContext) -> Result<(), JobError> {
+async fn welcome_email(mail: Mail, client: kiln_http::Client, cx: JobContext) -> Result<(), JobError> {
     let field = |name: &str| {
         cx.payload[name]
             .as_str()
@@ -41,12 +58,20 @@ async fn welcome_email(outbox: PathBuf, cx: JobContext) -> Result<(), JobError> 
             .ok_or_else(|| JobError::Permanent(format!("the payload has no {name}")))
     };
     let (to, name) = (field("email")?, field("display_name")?);
-    let line = serde_json::json!({
-        "job": cx.id,
-        "to": to,
-        "subject": "Welcome to the library",
-        "body": format!("Hello {name}, your account is ready. Borrow up to five books at a time."),
-    });
+    let message = crate::mailer::Message {
+        to,
+        subject: "Welcome to the library".into(),
+        body: format!("Hello {name}, your account is ready. Borrow up to five books at a time."),
+    };
+    let outbox = match mail {
+        Mail::Mailer(base) => {
+            let key = format!("job-{}", cx.id);
+            let request_id = cx.payload["request_id"].as_str();
+            return crate::mailer::deliver(&client, &base, &message, &key, request_id).await;
+        }
+        Mail::Outbox(path) => path,
+    };
+    let line = serde_json::json!({ "job": cx.id, "to": message.to, "subject": message.subject, "body": message.body });
     kiln_runtime::task::spawn_blocking(move || {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&outbox)?;
         writeln!(file, "{line}")

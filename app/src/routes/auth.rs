@@ -8,8 +8,10 @@ use crate::auth::session;
 use crate::error::{AppError, FieldError};
 use crate::json::JsonObject;
 use crate::state::AppState;
+use kiln_http::extract::Extension;
 use kiln_http::extract::{Json, State};
 use kiln_http::http::StatusCode;
+use kiln_http::middleware::RequestId;
 use kiln_http::router::post;
 use kiln_http::server::PeerAddr;
 use kiln_http::Router;
@@ -47,9 +49,12 @@ pub(super) fn routes() -> Router<AppState> {
 
 async fn signup(
     State(state): State<AppState>,
+    request_id: Option<Extension<RequestId>>,
     JsonObject(body): JsonObject<Signup>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let user = session::signup(&state, &body.email, &body.password, &body.display_name).await?;
+    // Carried into the welcome email's job, so the mailer's log names this request.
+    let request_id = request_id.and_then(|Extension(RequestId(id))| id.to_str().ok().map(str::to_owned));
+    let user = session::signup(&state, &body.email, &body.password, &body.display_name, request_id).await?;
     tracing::info!(user = user.id, "signed up");
     Ok((StatusCode::CREATED, Json(json!(user))))
 }
