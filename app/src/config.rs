@@ -37,6 +37,8 @@ options (flag / environment variable, default):
   --job-drain SECS         KILN_JOB_DRAIN     10 (at shutdown, running jobs may finish for this long)
   --job-retention SECS     KILN_JOB_RETENTION 604800 (7 days: finished jobs are then deleted)
   --mailer-url URL         KILN_MAILER_URL    none: emails go to <db>.outbox (`kiln mailer` serves one)
+  --cache-ttl SECS         KILN_CACHE_TTL     60 (books and listings in memory; 0: load every time)
+  --cache-capacity N       KILN_CACHE_CAPACITY 10000 (entries per cache)
   -h, --help               this text
 secret:
   KILN_JWT_SECRET          at least 32 random bytes (e.g. `openssl rand -base64 48`); if
@@ -61,6 +63,8 @@ pub struct Config {
     pub workers: crate::jobs::WorkerConfig,
     /// The mailer service's base URL; without one, mail goes to a file beside the database.
     pub mailer_url: Option<String>,
+    /// The read-through caches of books and listings.
+    pub cache: crate::cache::CacheConfig,
     /// `KILN_JWT_SECRET`, if set.
     pub jwt_secret: Option<Vec<u8>>,
 }
@@ -74,6 +78,7 @@ impl Default for Config {
             readers: crate::db::pool::DEFAULT_READERS,
             workers: crate::jobs::WorkerConfig::default(),
             mailer_url: None,
+            cache: crate::cache::CacheConfig::default(),
             jwt_secret: None,
         }
     }
@@ -230,6 +235,14 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
                     |u: &String| u.starts_with("http://") && u.len() > 7 && !u.contains(char::is_whitespace);
                 c.mailer_url = Some(parse_value(flag, &v, ok, "an http:// URL, e.g. http://127.0.0.1:8025")?)
             }
+            "--cache-ttl" => {
+                let secs = parse_value(flag, &v, |n| (0..=3600).contains(n), "0 to 3600 seconds")?;
+                c.cache.ttl = std::time::Duration::from_secs(secs);
+                c.cache.negative_ttl = c.cache.negative_ttl.min(c.cache.ttl);
+            }
+            "--cache-capacity" => {
+                c.cache.capacity = parse_value(flag, &v, |n| (1..=10_000_000).contains(n), "1 to 10000000")?
+            }
             "--job-retention" => {
                 let secs = parse_value(flag, &v, |n| (60..=31_536_000).contains(n), "60 s to one year")?;
                 c.workers.retention = std::time::Duration::from_secs(secs);
@@ -245,7 +258,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
 }
 
 /// Every flag with its environment variable.
-const FLAGS: [(&str, &str); 19] = [
+const FLAGS: [(&str, &str); 21] = [
     ("--addr", "KILN_ADDR"),
     ("--db", "KILN_DB"),
     ("--bcrypt-cost", "KILN_BCRYPT_COST"),
@@ -265,6 +278,8 @@ const FLAGS: [(&str, &str); 19] = [
     ("--job-drain", "KILN_JOB_DRAIN"),
     ("--job-retention", "KILN_JOB_RETENTION"),
     ("--mailer-url", "KILN_MAILER_URL"),
+    ("--cache-ttl", "KILN_CACHE_TTL"),
+    ("--cache-capacity", "KILN_CACHE_CAPACITY"),
 ];
 
 /// The least variety a configured secret must show, in bits: its length times the entropy

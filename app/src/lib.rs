@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cache;
 pub mod chat;
 pub mod clock;
 pub mod config;
@@ -38,6 +39,7 @@ pub mod openapi;
 pub mod routes;
 pub mod secret;
 pub mod state;
+pub mod stats;
 pub mod text;
 
 use config::{Config, Parsed};
@@ -87,6 +89,10 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     let sessions = auth::ended::EndedSessions::load(&pool, horizon).await.map_err(StartError::Sessions)?;
     let a = &config.auth;
     let state = state::AppState {
+        books: std::sync::Arc::new(cache::Cache::new(config.cache)),
+        job_counters: std::sync::Arc::default(),
+        http_stats: std::sync::Arc::default(),
+        listings: std::sync::Arc::new(cache::Cache::new(config.cache)),
         jobs: std::sync::Arc::new(jobs::SqliteQueue::new(pool.clone())),
         pool,
         keys,
@@ -117,7 +123,8 @@ pub async fn serve(
 ) -> kiln_http::server::ServeSummary {
     let follower = app.state.sessions.clone().follow(app.state.pool.clone());
     let workers = (app.config.workers.concurrency > 0).then(|| {
-        jobs::WorkerPool::start(app.state.jobs.clone(), app.state.kinds.clone(), app.config.workers)
+        let s = &app.state;
+        jobs::WorkerPool::start_counting(s.jobs.clone(), s.kinds.clone(), app.config.workers, s.job_counters.clone())
     });
     let summary =
         kiln_http::Server::from_listener(listener).serve(routes::service(app.state), shutdown).await;

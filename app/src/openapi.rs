@@ -189,6 +189,8 @@ pub fn document() -> Value {
                 "post": op("Return a loan", true, None, ("200", ok("the loan", Some("Loan"))), &[400, 401, 404, 409, 503]) },
             "/users/{id}/sessions": { "parameters": id_param(),
                 "delete": op("End every session of a user (admin)", true, None, ("200", ok("how many ended", Some("Revocation"))), &[400, 401, 403, 404, 503]) },
+            "/dashboard": { "get": op("The live dashboard (HTML; polls /stats)", false, None, ("200", json!({ "description": "the page", "content": { "text/html": { "schema": { "type": "string" } } } })), &[]) },
+            "/stats": { "get": op("Requests, jobs, caches and the runtime, now (what the dashboard shows)", false, None, ("200", ok("the numbers", Some("Stats"))), &[503]) },
             "/jobs": {
                 "post": enqueue_op(),
                 "get": { "summary": "Jobs, newest first (a member's own; an admin's all)", "security": [{ BEARER: [] }], "parameters": [
@@ -223,6 +225,9 @@ pub fn document() -> Value {
                     "idempotency_key": { "type": ["string", "null"] }, "created_by": { "type": ["integer", "null"] },
                     "last_error": { "type": ["string", "null"] }, "errors": { "type": "array" }, "created_at": { "type": "integer" },
                     "started_at": { "type": ["integer", "null"] }, "finished_at": { "type": ["integer", "null"] } } },
+                "Stats": { "type": "object", "required": ["http", "jobs", "cache", "runtime", "tasks"], "properties": {
+                    "http": { "type": "object" }, "jobs": { "type": "object" }, "cache": { "type": "object" },
+                    "runtime": { "type": "object" }, "tasks": { "type": "array" } } },
                 "JobPage": { "type": "object", "required": ["items", "limit", "next", "next_cursor"], "properties": {
                     "items": { "type": "array", "items": schema_ref("Job") }, "limit": { "type": "integer" },
                     "next": { "type": ["string", "null"] }, "next_cursor": { "type": ["string", "null"] } } },

@@ -7,7 +7,9 @@ use crate::auth::password::Hasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::SuccessorKey;
 use crate::auth::AuthConfig;
+use crate::cache::Cache;
 use crate::db::Pool;
+use crate::library::books::{Book, Page};
 use crate::jobs::{Registry, SqliteQueue};
 use crate::library::LibraryConfig;
 use std::sync::Arc;
@@ -35,4 +37,12 @@ pub struct AppState {
     pub jobs: Arc<SqliteQueue>,
     /// The job kinds this service runs.
     pub kinds: Arc<Registry>,
+    /// Books by id, read through (`cache.rs`).
+    pub books: Arc<Cache<i64, Book>>,
+    /// Book listings by their normalized query; cleared by every change to a book.
+    pub listings: Arc<Cache<String, Page>>,
+    /// What this process's job workers did.
+    pub job_counters: Arc<crate::jobs::worker::Counters>,
+    /// Requests answered, and how fast.
+    pub http_stats: Arc<crate::stats::HttpStats>,
 }

@@ -112,11 +112,20 @@ enum Stop {
 impl WorkerPool {
     /// Starts `config.concurrency` workers on `queue`, running the kinds of `registry`.
     pub fn start<Q: Queue>(queue: Arc<Q>, registry: Arc<Registry>, config: WorkerConfig) -> WorkerPool {
+        WorkerPool::start_counting(queue, registry, config, Arc::default())
+    }
+
+    /// [`WorkerPool::start`], counting into `counters` (which a dashboard reads).
+    pub fn start_counting<Q: Queue>(
+        queue: Arc<Q>,
+        registry: Arc<Registry>,
+        config: WorkerConfig,
+        counters: Arc<Counters>,
+    ) -> WorkerPool {
         let id = WorkerId::new();
         let (stop, stopping) = watch::channel(Stop::Running);
         let (ask, asks) = mpsc::channel::<oneshot::Sender<Job>>(config.concurrency.max(1));
         let running = Arc::new(AtomicU64::new(0));
-        let counters = Arc::new(Counters::default());
         let workers = (0..config.concurrency.max(1))
             .map(|_| {
                 let worker = Worker {

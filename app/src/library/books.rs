@@ -94,7 +94,7 @@ pub struct ListQuery {
 }
 
 /// A page of books.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Page {
     /// The books.
     pub items: Vec<Book>,
@@ -313,6 +313,19 @@ fn bounded(
 /// 404.
 pub async fn get(pool: &Pool, id: i64) -> Result<Book, AppError> {
     pool.read(move |c| fetch(c, id)).await
+}
+
+/// Book `id`, or `None` (what a cache keeps for a missing book).
+///
+/// # Errors
+/// Storage failures.
+pub async fn find(pool: &Pool, id: i64) -> Result<Option<Book>, AppError> {
+    pool.read(move |c| match fetch(c, id) {
+        Ok(book) => Ok(Some(book)),
+        Err(AppError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await
 }
 
 fn fetch(c: &Connection, id: i64) -> Result<Book, AppError> {

@@ -25,11 +25,26 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Page>, AppError> {
-    Ok(Json(books::list(&s.pool, q).await?))
+    // The parsed query, written back out: one key for every spelling of one listing.
+    let key = serde_urlencoded::to_string(&q).expect("a flat query encodes");
+    let page = s.listings.get_or_load(key, || async { books::list(&s.pool, q).await.map(Some) }).await?;
+    Ok(Json(page.expect("a listing is never absent")))
 }
 
 async fn show(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json<Book>, AppError> {
-    Ok(Json(books::get(&s.pool, id).await?))
+    match s.books.get_or_load(id, || books::find(&s.pool, id)).await? {
+        Some(book) => Ok(Json(book)),
+        None => Err(AppError::NotFound(format!("no book with id {id}"))),
+    }
+}
+
+/// After a change to book `id` has committed, before it is answered: no later read sees the
+/// old book or a listing from before the change.
+fn changed(s: &AppState, id: Option<i64>) {
+    if let Some(id) = id {
+        s.books.invalidate(&id);
+    }
+    s.listings.clear();
 }
 
 async fn create(
@@ -38,6 +53,7 @@ async fn create(
     JsonObject(input): JsonObject<BookInput>,
 ) -> Result<impl IntoResponse, AppError> {
     let book = books::create(&s.pool, input).await?;
+    changed(&s, Some(book.id));
     tracing::info!(id = book.id, by = admin.id, "book created");
     Ok((StatusCode::CREATED, [(LOCATION, format!("/books/{}", book.id))], Json(book)))
 }
@@ -48,7 +64,9 @@ async fn replace(
     Path(id): Path<i64>,
     JsonObject(input): JsonObject<BookInput>,
 ) -> Result<Json<Book>, AppError> {
-    Ok(Json(books::replace(&s.pool, id, input).await?))
+    let book = books::replace(&s.pool, id, input).await?;
+    changed(&s, Some(id));
+    Ok(Json(book))
 }
 
 async fn update(
@@ -57,7 +75,9 @@ async fn update(
     Path(id): Path<i64>,
     JsonObject(patch): JsonObject<BookPatch>,
 ) -> Result<Json<Book>, AppError> {
-    Ok(Json(books::update(&s.pool, id, patch).await?))
+    let book = books::update(&s.pool, id, patch).await?;
+    changed(&s, Some(id));
+    Ok(Json(book))
 }
 
 async fn remove(
@@ -66,6 +86,7 @@ async fn remove(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
     books::delete(&s.pool, id).await?;
+    changed(&s, Some(id));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -74,7 +95,9 @@ async fn borrow(
     user: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Loan>), AppError> {
-    Ok((StatusCode::CREATED, Json(loans::borrow(&s.pool, s.library, user.id, id).await?)))
+    let loan = loans::borrow(&s.pool, s.library, user.id, id).await?;
+    changed(&s, Some(id)); // `available` went down
+    Ok((StatusCode::CREATED, Json(loan)))
 }
 
 async fn give_back(
@@ -82,7 +105,9 @@ async fn give_back(
     user: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Loan>, AppError> {
-    Ok(Json(loans::give_back(&s.pool, user.id, id).await?))
+    let loan = loans::give_back(&s.pool, user.id, id).await?;
+    changed(&s, Some(loan.book_id)); // `available` went up
+    Ok(Json(loan))
 }
 
 async fn my_loans(State(s): State<AppState>, user: AuthUser) -> Result<Json<serde_json::Value>, AppError> {

@@ -1,6 +1,7 @@
 //! The HTTP routes of the service, one module per area, and the middleware around them.
 
 mod auth;
+mod dashboard;
 pub(crate) mod jobs;
 mod library;
 pub(crate) mod me;
@@ -24,6 +25,7 @@ fn open_routes() -> Router<AppState> {
         .merge(library::routes())
         .merge(users::routes())
         .merge(jobs::routes())
+        .merge(dashboard::routes())
 }
 
 /// Every route with its state. The auth routes sit behind their own per-IP rate limit: they
@@ -43,13 +45,15 @@ pub fn route_table() -> Vec<(String, Vec<kiln_http::http::Method>)> {
 /// Largest request body the service reads (every body it takes is a small JSON object).
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// The routes inside the middleware stack: request id → trace → catch-panic → timeout →
-/// body limit.
+/// The routes inside the middleware stack: request id → trace → request stats →
+/// catch-panic → timeout → body limit.
 pub fn service(state: AppState) -> impl Service {
+    let stats = crate::stats::HttpStatsLayer(state.http_stats.clone());
     router(state)
         .layer(BodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::new(Duration::from_secs(30)))
         .layer(CatchPanicLayer::new())
+        .layer(stats)
         .layer(TraceLayer::new())
         .layer(RequestIdLayer::new())
 }
