@@ -67,7 +67,11 @@ enum Flight<V> {
 }
 
 enum Slot<V> {
-    Ready { value: Option<V>, expires: Instant, node: usize },
+    Ready {
+        value: Option<V>,
+        expires: Instant,
+        node: usize,
+    },
     Loading {
         /// Which load: a slot removed and loaded again holds a new one.
         id: u64,
@@ -187,7 +191,8 @@ impl<K: Hash + Eq + Clone + Send + 'static, V: Clone + Send + Sync + 'static> Ca
         match &result {
             Ok(value) => {
                 if ours && self.epoch.load(Ordering::SeqCst) == epoch {
-                    let ttl = if value.is_some() { jittered(self.config.ttl) } else { self.config.negative_ttl };
+                    let ttl =
+                        if value.is_some() { jittered(self.config.ttl) } else { self.config.negative_ttl };
                     if inner.insert(key, value.clone(), Instant::now() + ttl, self.config.capacity) {
                         self.counters.evictions.fetch_add(1, Ordering::Relaxed);
                     }
@@ -233,7 +238,10 @@ impl<K: Hash + Eq + Clone + Send + 'static, V: Clone + Send + Sync + 'static> Ca
 
 impl<K, V> std::fmt::Debug for Cache<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cache").field("config", &self.config).field("counters", &self.counters).finish_non_exhaustive()
+        f.debug_struct("Cache")
+            .field("config", &self.config)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
     }
 }
 
@@ -370,7 +378,12 @@ mod tests {
             }
             assert_eq!(loads.load(Ordering::SeqCst), 1);
             let c = cache.counters();
-            assert_eq!(c.misses.load(Ordering::SeqCst) + c.coalesced.load(Ordering::SeqCst) + c.hits.load(Ordering::SeqCst), 100);
+            assert_eq!(
+                c.misses.load(Ordering::SeqCst)
+                    + c.coalesced.load(Ordering::SeqCst)
+                    + c.hits.load(Ordering::SeqCst),
+                100
+            );
             assert_eq!(c.misses.load(Ordering::SeqCst), 1);
         });
     }
@@ -378,7 +391,11 @@ mod tests {
     #[test]
     fn least_recently_used_goes_first_and_expired_entries_load_again() {
         rt().block_on(async {
-            let config = CacheConfig { capacity: 2, ttl: Duration::from_secs(60), negative_ttl: Duration::from_millis(30) };
+            let config = CacheConfig {
+                capacity: 2,
+                ttl: Duration::from_secs(60),
+                negative_ttl: Duration::from_millis(30),
+            };
             let cache = Cache::<u32, u32>::new(config);
             let loads = AtomicUsize::new(0);
             let get = |k: u32| {
@@ -463,7 +480,7 @@ mod tests {
             let dropped = {
                 let cache = cache.clone();
                 kiln_runtime::spawn(async move {
-                    cache.get_or_load(2, || std::future::pending::<Result<Option<u32>, ()>>()).await
+                    cache.get_or_load(2, std::future::pending::<Result<Option<u32>, ()>>).await
                 })
             };
             kiln_runtime::time::sleep(Duration::from_millis(5)).await;

@@ -124,7 +124,12 @@ pub async fn serve(
     let follower = app.state.sessions.clone().follow(app.state.pool.clone());
     let workers = (app.config.workers.concurrency > 0).then(|| {
         let s = &app.state;
-        jobs::WorkerPool::start_counting(s.jobs.clone(), s.kinds.clone(), app.config.workers, s.job_counters.clone())
+        jobs::WorkerPool::start_counting(
+            s.jobs.clone(),
+            s.kinds.clone(),
+            app.config.workers,
+            s.job_counters.clone(),
+        )
     });
     let summary =
         kiln_http::Server::from_listener(listener).serve(routes::service(app.state), shutdown).await;

@@ -9,8 +9,8 @@ use crate::auth::tokens::SuccessorKey;
 use crate::auth::AuthConfig;
 use crate::cache::Cache;
 use crate::db::Pool;
-use crate::library::books::{Book, Page};
 use crate::jobs::{Registry, SqliteQueue};
+use crate::library::books::{Book, Page};
 use crate::library::LibraryConfig;
 use std::sync::Arc;
 

@@ -32,7 +32,11 @@ pub struct HttpStats {
 
 impl Default for HttpStats {
     fn default() -> HttpStats {
-        HttpStats { requests: AtomicU64::new(0), errors: AtomicU64::new(0), buckets: std::array::from_fn(|_| AtomicU64::new(0)) }
+        HttpStats {
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
     }
 }
 
@@ -176,7 +180,7 @@ pub async fn snapshot(state: &AppState) -> Result<Value, crate::error::AppError>
             "retried": w.retried.load(Ordering::Relaxed),
             "dead": w.dead.load(Ordering::Relaxed),
             "released": w.released.load(Ordering::Relaxed),
-            "average_wait_ms": if started == 0 { 0 } else { w.queue_wait_ms.load(Ordering::Relaxed) / started },
+            "average_wait_ms": w.queue_wait_ms.load(Ordering::Relaxed).checked_div(started).unwrap_or(0),
         },
         "cache": { "books": cache_json(&state.books), "listings": cache_json(&state.listings) },
         "runtime": {

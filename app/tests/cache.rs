@@ -19,7 +19,12 @@ fn a_hundred_concurrent_misses_read_the_database_once() {
         let s = std::sync::Arc::new(start(&dir.path().join("k.db")).await);
         let admin = s.user("admin@example.com").await;
         let (status, _, _) = s
-            .call(Method::POST, "/books", Some(&admin), Some(json!({"title": "Kindred", "author": "Octavia E. Butler", "year": 1979})))
+            .call(
+                Method::POST,
+                "/books",
+                Some(&admin),
+                Some(json!({"title": "Kindred", "author": "Octavia E. Butler", "year": 1979})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED);
         let (_, _, before) = s.call(Method::GET, "/stats", None, None).await;
@@ -56,13 +61,18 @@ fn no_read_after_a_change_sees_the_old_book() {
 
         let (_, _, loan) = s.call(Method::POST, "/books/1/loans", Some(&member), None).await;
         assert_eq!(get("/books/1").await.2["available"], 1, "a borrow is seen at once");
-        assert_eq!(get("/books?author=octavia%20e.%20butler").await.2["items"][0]["available"], 1, "in listings too");
+        assert_eq!(
+            get("/books?author=octavia%20e.%20butler").await.2["items"][0]["available"],
+            1,
+            "in listings too"
+        );
 
         let loan_id = loan["id"].as_i64().unwrap();
         s.call(Method::POST, &format!("/loans/{loan_id}/return"), Some(&member), None).await;
         assert_eq!(get("/books/1").await.2["available"], 2, "a return is seen at once");
 
-        s.call(Method::PATCH, "/books/1", Some(&admin), Some(json!({"title": "Kindred (25th anniversary)"}))).await;
+        s.call(Method::PATCH, "/books/1", Some(&admin), Some(json!({"title": "Kindred (25th anniversary)"})))
+            .await;
         assert_eq!(get("/books/1").await.2["title"], "Kindred (25th anniversary)");
 
         assert_eq!(s.call(Method::DELETE, "/books/1", Some(&admin), None).await.0, StatusCode::NO_CONTENT);
