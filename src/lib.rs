@@ -9,6 +9,7 @@
 //! | runtime | (always) | `kiln-runtime` | executor, reactor, timers, tasks, sync, signals |
 //! | net | `net` | `kiln-net` | TCP/UDP/Unix sockets, async IO traits, framing, accept loop, echo server |
 //! | http | `http` | `kiln-http` | HTTP/1.1 parsing, server, router, extractors, middleware, client |
+//! | redis | `redis` | `kiln-redis` | a Redis client: pipelining, RESP3, reconnection, scripts |
 //! | app | `app` (default) | `kiln-app` | the service (auth, books, loans) and the week-2 chat; the `kiln` binary |
 //!
 //! The default is everything, so `cargo run --release` starts the service. A program that
@@ -40,6 +41,10 @@ pub use kiln_net::{echo, frame, io, net, shutdown};
 /// HTTP/1.1: [`http::Server`], [`http::Router`], [`http::extract`], [`http::middleware`], [`http::Client`], the wire format in [`http::h1`].
 #[cfg(feature = "http")]
 pub use kiln_http as http;
+
+/// Kiln's Redis client: RESP2/RESP3, pipelining on one connection, reconnection, scripts.
+#[cfg(feature = "redis")]
+pub use kiln_redis as redis;
 
 /// The applications: the service (configuration, storage, auth, the library's routes) and the
 /// week-2 chat server.

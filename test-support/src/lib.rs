@@ -8,7 +8,8 @@
 //! The other helpers turn a hang into a failure ([`on_each`], [`with_watchdog`],
 //! [`wait_until`]) and prove a drop happened ([`drop_flag`]). With the `http` feature,
 //! the `http` module starts a server on a free loopback port and reads responses off a raw socket,
-//! byte for byte, for tests that check the wire format itself.
+//! byte for byte, for tests that check the wire format itself. With the `redis` feature,
+//! the `redis` module runs a private `redis-server` on a free port.
 //!
 //! Under `--cfg loom` the runtime swaps its primitives for loom's and the loom models need
 //! none of this, so the crate is empty there.
@@ -24,6 +25,8 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// Every flavour a behaviour must hold on, each with its name for failure messages.
 pub fn runtimes() -> Vec<(&'static str, Runtime)> {
