@@ -121,6 +121,19 @@ fn password_schema() -> Value {
     json!({ "type": "string", "minLength": password::MIN_LEN, "maxLength": password::MAX_LEN })
 }
 
+/// `POST /books/{id}/waitlist`: 201 on joining, 200 if already there.
+fn waitlist_op() -> Value {
+    let mut o = op(
+        "Wait for a book with no copy free (a return notifies the first in line)",
+        true,
+        None,
+        ("201", ok("your place", Some("Place"))),
+        &[400, 401, 404, 409, 503],
+    );
+    o["responses"]["200"] = ok("already waiting: your place", Some("Place"));
+    o
+}
+
 /// `POST /jobs`: 201 for a new job, 200 for the job an idempotency key names already.
 fn enqueue_op() -> Value {
     let mut o = op(
@@ -185,6 +198,9 @@ pub fn document() -> Value {
                 "delete": op("Remove a book (admin)", true, None, ("204", ok("removed", None)), &[400, 401, 403, 404, 409, 503]) },
             "/books/{id}/loans": { "parameters": id_param(),
                 "post": op("Borrow a copy", true, None, ("201", ok("the loan", Some("Loan"))), &[400, 401, 404, 409, 503]) },
+            "/books/{id}/waitlist": { "parameters": id_param(),
+                "post": waitlist_op(),
+                "delete": op("Leave the book's wait list (also when not on it)", true, None, ("204", ok("off the list", None)), &[400, 401, 404, 503]) },
             "/loans/{id}/return": { "parameters": id_param(),
                 "post": op("Return a loan", true, None, ("200", ok("the loan", Some("Loan"))), &[400, 401, 404, 409, 503]) },
             "/users/{id}/sessions": { "parameters": id_param(),
@@ -228,6 +244,8 @@ pub fn document() -> Value {
                 "Stats": { "type": "object", "required": ["http", "jobs", "cache", "runtime", "tasks"], "properties": {
                     "http": { "type": "object" }, "jobs": { "type": "object" }, "cache": { "type": "object" },
                     "runtime": { "type": "object" }, "tasks": { "type": "array" } } },
+                "Place": { "type": "object", "required": ["book_id", "position"], "properties": {
+                    "book_id": { "type": "integer" }, "position": { "type": "integer", "minimum": 1 } } },
                 "JobPage": { "type": "object", "required": ["items", "limit", "next", "next_cursor"], "properties": {
                     "items": { "type": "array", "items": schema_ref("Job") }, "limit": { "type": "integer" },
                     "next": { "type": ["string", "null"] }, "next_cursor": { "type": ["string", "null"] } } },

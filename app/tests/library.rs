@@ -312,3 +312,77 @@ fn fifty_concurrent_borrows_of_three_copies_give_exactly_three_loans() {
         assert_eq!(s.call(Method::GET, "/books/1", None, None).await.2["available"], 0);
     });
 }
+
+#[test]
+fn a_return_tells_the_first_member_waiting_and_only_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    rt().block_on(async {
+        let s = start(&db).await;
+        let admin = s.user("admin@example.com").await;
+        let (a, b, c) =
+            (s.user("a@example.com").await, s.user("b@example.com").await, s.user("c@example.com").await);
+        add(&s, &admin, json!({"title": "Dawn", "author": "Octavia E. Butler", "year": 1987, "copies": 1}))
+            .await;
+
+        assert_eq!(
+            s.call(Method::POST, "/books/1/waitlist", Some(&b), None).await.0,
+            StatusCode::CONFLICT,
+            "a copy is free"
+        );
+        let (_, _, loan) = s.call(Method::POST, "/books/1/loans", Some(&a), None).await;
+        let (status, _, place) = s.call(Method::POST, "/books/1/waitlist", Some(&b), None).await;
+        assert_eq!((status, &place["position"]), (StatusCode::CREATED, &json!(1)));
+        let (status, _, again) = s.call(Method::POST, "/books/1/waitlist", Some(&b), None).await;
+        assert_eq!(
+            (status, &again["position"]),
+            (StatusCode::OK, &json!(1)),
+            "joining twice keeps the place"
+        );
+        assert_eq!(s.call(Method::POST, "/books/1/waitlist", Some(&c), None).await.2["position"], 2);
+        assert_eq!(s.call(Method::POST, "/books/9/waitlist", Some(&c), None).await.0, StatusCode::NOT_FOUND);
+
+        let loan_id = loan["id"].as_i64().unwrap();
+        assert_eq!(
+            s.call(Method::POST, &format!("/loans/{loan_id}/return"), Some(&a), None).await.0,
+            StatusCode::OK
+        );
+        let outbox = kiln_app::jobs::kinds::outbox_path(&db);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let notice = loop {
+            let text = std::fs::read_to_string(&outbox).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.contains("is back")) {
+                break serde_json::from_str::<Value>(line).unwrap();
+            }
+            assert!(std::time::Instant::now() < deadline, "no notice in {text}");
+            kiln_runtime::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        assert_eq!(notice["to"], "b@example.com", "the first in line");
+        assert!(notice["subject"].as_str().unwrap().contains("Dawn"));
+        let text = std::fs::read_to_string(&outbox).unwrap();
+        assert_eq!(text.lines().filter(|l| l.contains("is back")).count(), 1, "one return, one notice");
+        // B left the list with the notice; C is first now, and can leave.
+        assert_eq!(
+            s.call(Method::POST, "/books/1/waitlist", Some(&b), None).await.0,
+            StatusCode::CONFLICT,
+            "B is off the list and the copy is free"
+        );
+        let (_, _, loan) = s.call(Method::POST, "/books/1/loans", Some(&b), None).await;
+        assert!(loan["id"].is_i64(), "{loan}");
+        assert_eq!(s.call(Method::POST, "/books/1/waitlist", Some(&c), None).await.2["position"], 1);
+        assert_eq!(
+            s.call(Method::DELETE, "/books/1/waitlist", Some(&c), None).await.0,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            s.call(Method::DELETE, "/books/1/waitlist", Some(&c), None).await.0,
+            StatusCode::NO_CONTENT,
+            "again: still off it"
+        );
+        assert_eq!(
+            s.call(Method::DELETE, "/books/9/waitlist", Some(&c), None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        s.stop().await;
+    });
+}

@@ -12,8 +12,10 @@ use crate::clock::unix_now;
 use crate::db::CachedStatements;
 use crate::db::Pool;
 use crate::error::AppError;
+use crate::jobs::Registry;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A loan as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,11 +69,12 @@ pub async fn borrow(pool: &Pool, config: LibraryConfig, user: i64, book: i64) ->
     .await
 }
 
-/// Returns loan `id`, which must be `user`'s (an admin may return anyone's).
+/// Returns loan `id`, which must be `user`'s (an admin may return anyone's), and tells the
+/// first member waiting for the book (`waitlist.rs`) through a job of `kinds`.
 ///
 /// # Errors
 /// 404 (no such loan, or not the caller's), 409 (already returned).
-pub async fn give_back(pool: &Pool, user: i64, id: i64) -> Result<Loan, AppError> {
+pub async fn give_back(pool: &Pool, kinds: Arc<Registry>, user: i64, id: i64) -> Result<Loan, AppError> {
     let now = unix_now();
     pool.transaction(move |tx| {
         // The role is read in the same transaction: one trip to the blocking pool, not two.
@@ -96,6 +99,7 @@ pub async fn give_back(pool: &Pool, user: i64, id: i64) -> Result<Loan, AppError
         }
         tx.execute_cached("UPDATE loans SET returned_at = ?2 WHERE id = ?1", params![id, now])?;
         tx.execute_cached("UPDATE books SET available = available + 1 WHERE id = ?1", [book])?;
+        super::waitlist::notify_next(tx, &kinds, book, id)?;
         Ok(Loan { id, book_id: book, borrowed_at, returned_at: Some(now) })
     })
     .await

@@ -5,6 +5,7 @@
 pub mod books;
 pub mod loans;
 pub mod validate;
+pub mod waitlist;
 
 /// Library settings.
 #[derive(Debug, Clone, Copy)]

@@ -7,6 +7,7 @@ use crate::json::JsonObject;
 use crate::library::books::{self, Book, BookPatch, ListQuery, Page};
 use crate::library::loans::{self, Loan};
 use crate::library::validate::BookInput;
+use crate::library::waitlist;
 use crate::state::AppState;
 use kiln_http::extract::{Json, Path, Query, State};
 use kiln_http::http::header::LOCATION;
@@ -20,6 +21,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/books", get(list).post(create))
         .route("/books/{id}", get(show).put(replace).patch(update).delete(remove))
         .route("/books/{id}/loans", post(borrow))
+        .route("/books/{id}/waitlist", post(wait).delete(stop_waiting))
         .route("/loans/{id}/return", post(give_back))
         .route("/me/loans", get(my_loans))
 }
@@ -105,9 +107,28 @@ async fn give_back(
     user: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Loan>, AppError> {
-    let loan = loans::give_back(&s.pool, user.id, id).await?;
+    let loan = loans::give_back(&s.pool, s.kinds.clone(), user.id, id).await?;
     changed(&s, Some(loan.book_id)); // `available` went up
+    s.jobs.added(); // the next member waiting may have a notice
     Ok(Json(loan))
+}
+
+async fn wait(
+    State(s): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, AppError> {
+    let (place, joined) = waitlist::join(&s.pool, user.id, id).await?;
+    Ok((if joined { StatusCode::CREATED } else { StatusCode::OK }, Json(place)))
+}
+
+async fn stop_waiting(
+    State(s): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    waitlist::leave(&s.pool, user.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn my_loans(State(s): State<AppState>, user: AuthUser) -> Result<Json<serde_json::Value>, AppError> {
