@@ -118,6 +118,10 @@ async fn write_loop(
 ) {
     let mut out = Vec::new();
     while let Some(first) = queue.recv().await {
+        // Let the tasks woken with this one queue their commands too: one write for them all.
+        if queue.is_empty() {
+            kiln_runtime::task::yield_now().await;
+        }
         let mut next = Some(first);
         // Everything queued now goes out in one write.
         while let Some(request) = next.take().or_else(|| queue.try_recv().ok()) {
