@@ -233,14 +233,15 @@ pub fn document() -> Value {
                     "idempotency_key": { "type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "^[!-~]+$",
                                          "description": "the same key from the same user returns the first job (200) instead of adding one" } } },
                 "Job": { "type": "object", "required": ["id", "kind", "payload", "state", "priority", "run_at", "attempt", "max_attempts",
-                        "timeout_ms", "idempotency_key", "created_by", "last_error", "errors", "created_at", "started_at", "finished_at"], "properties": {
+                        "timeout_ms", "idempotency_key", "created_by", "last_error", "errors", "created_at", "started_at", "finished_at", "lease_owner"], "properties": {
                     "id": { "type": "integer" }, "kind": { "type": "string" }, "payload": {},
                     "state": { "enum": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() },
                     "priority": { "type": "integer" }, "run_at": { "type": "integer" }, "attempt": { "type": "integer" },
                     "max_attempts": { "type": "integer" }, "timeout_ms": { "type": "integer" },
                     "idempotency_key": { "type": ["string", "null"] }, "created_by": { "type": ["integer", "null"] },
                     "last_error": { "type": ["string", "null"] }, "errors": { "type": "array" }, "created_at": { "type": "integer" },
-                    "started_at": { "type": ["integer", "null"] }, "finished_at": { "type": ["integer", "null"] } } },
+                    "started_at": { "type": ["integer", "null"] }, "finished_at": { "type": ["integer", "null"] },
+                    "lease_owner": { "type": ["string", "null"], "description": "the worker running it: host-pid-random" } } },
                 "Stats": { "type": "object", "required": ["http", "jobs", "cache", "runtime", "tasks"], "properties": {
                     "http": { "type": "object" }, "jobs": { "type": "object" }, "cache": { "type": "object" },
                     "runtime": { "type": "object" }, "tasks": { "type": "array" } } },

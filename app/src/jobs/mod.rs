@@ -162,6 +162,8 @@ pub struct Job {
     pub started_at: Option<i64>,
     /// Succeeded, died or was cancelled (Unix ms).
     pub finished_at: Option<i64>,
+    /// The worker holding it while it runs (host, process id, a random part).
+    pub lease_owner: Option<String>,
 }
 
 /// What an enqueue did.

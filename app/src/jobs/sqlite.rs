@@ -20,7 +20,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use std::sync::Arc;
 
 const COLUMNS: &str = "id, kind, payload, state, priority, run_at, attempt, max_attempts, timeout_ms, \
-     idempotency_key, created_by, last_error, errors, created_at, started_at, finished_at";
+     idempotency_key, created_by, last_error, errors, created_at, started_at, finished_at, lease_owner";
 
 fn job(r: &Row<'_>) -> rusqlite::Result<Job> {
     let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
@@ -46,6 +46,7 @@ fn job(r: &Row<'_>) -> rusqlite::Result<Job> {
         created_at: r.get(13)?,
         started_at: r.get(14)?,
         finished_at: r.get(15)?,
+        lease_owner: r.get(16)?,
     })
 }
 
