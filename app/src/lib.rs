@@ -210,6 +210,14 @@ fn admin_command(args: &[String]) -> ExitCode {
     })
 }
 
+/// The multi-thread runtime a command runs on, or the exit status after saying why not.
+fn runtime() -> Result<kiln_runtime::runtime::Runtime, ExitCode> {
+    kiln_runtime::runtime::Builder::new_multi_thread().build().map_err(|e| {
+        eprintln!("kiln: cannot start the runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
 /// `kiln worker [options]`: job workers and nothing else, on the service's database.
 /// Several processes (API processes with `--workers 0`, worker processes) can share one
 /// database file: each claim is one write transaction, so no job runs twice at once.
@@ -229,12 +237,9 @@ fn worker_command(args: &[String]) -> ExitCode {
         eprintln!("kiln: a worker process needs --workers of at least 1");
         return ExitCode::from(2);
     }
-    let rt = match kiln_runtime::runtime::Builder::new_multi_thread().build() {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("kiln: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(status) => return status,
     };
     rt.block_on(async move {
         let app = match build(config).await {
@@ -300,7 +305,10 @@ fn mailer_command(args: &[String]) -> ExitCode {
             _ => return fail(format!("unknown argument {flag:?}")),
         }
     }
-    let rt = kiln_runtime::runtime::Builder::new_multi_thread().build().expect("a runtime starts");
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(status) => return status,
+    };
     rt.block_on(async move {
         let config = mailer::MailerConfig { outbox: outbox.clone(), fail_rate, delay: std::time::Duration::from_millis(delay_ms) };
         let service = match mailer::service(config) {
@@ -355,12 +363,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match kiln_runtime::runtime::Builder::new_multi_thread().build() {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("kiln: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(status) => return status,
     };
     rt.block_on(async move {
         // Bind first: a port in use is reported before a database file is created.
