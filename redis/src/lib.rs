@@ -17,6 +17,7 @@
 //!   answers in order.
 //! - `client.rs` — [`Client`]: the handshake (`HELLO 3`, `AUTH`, `SELECT`), reconnection with
 //!   backoff, time limits, [`Cmd`], [`Script`] (`EVALSHA`, reloaded after `NOSCRIPT`).
+//! - `pubsub.rs` — [`Subscription`] (RESP3 pushes on a connection of its own) and `PUBLISH`.
 //! - `error.rs` — [`RedisError`], with the server's error codes typed.
 
 #![forbid(unsafe_code)]
@@ -25,9 +26,11 @@ mod client;
 pub mod codec;
 mod connection;
 mod error;
+mod pubsub;
 mod value;
 
 pub use client::{cmd, Client, ClientConfig, Cmd, Script, ToArg};
 pub use connection::Connection;
 pub use error::{ErrorKind, RedisError};
+pub use pubsub::{Message, Subscription};
 pub use value::{FromValue, Value};

@@ -162,3 +162,20 @@ fn the_client_comes_back_after_redis_restarts() {
         assert_eq!(redis.get::<i64>("before").await.unwrap(), None, "a new server, without persistence");
     });
 }
+
+#[test]
+fn a_subscriber_gets_what_is_published_after_it_subscribed() {
+    let server = RedisServer::start();
+    rt().block_on(async {
+        let redis = client(&server).await;
+        assert_eq!(redis.publish("news", "nobody listens").await.unwrap(), 0);
+        let mut subscription = redis.subscribe(&["news", "sports"]).await.unwrap();
+        assert_eq!(redis.publish("news", "jobs are waiting").await.unwrap(), 1);
+        assert_eq!(redis.publish("sports", vec![0u8, 1]).await.unwrap(), 1);
+        let first = subscription.next_message().await.unwrap();
+        assert_eq!((first.channel.as_str(), &first.payload[..]), ("news", &b"jobs are waiting"[..]));
+        let second = subscription.next_message().await.unwrap();
+        assert_eq!((second.channel.as_str(), &second.payload[..]), ("sports", &[0u8, 1][..]));
+        redis.ping().await.unwrap(); // the shared connection was not the subscribed one
+    });
+}
