@@ -40,9 +40,13 @@ impl Default for HttpStats {
     }
 }
 
+/// The buckets' upper edges, computed once (not per request).
+static EDGES: std::sync::LazyLock<[Duration; BUCKETS]> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|i| FIRST_EDGE.mul_f64(1.5_f64.powi(i as i32))));
+
 /// The upper edge of bucket `i`.
 fn edge(i: usize) -> Duration {
-    FIRST_EDGE.mul_f64(1.5_f64.powi(i as i32))
+    EDGES[i]
 }
 
 impl HttpStats {
@@ -52,7 +56,7 @@ impl HttpStats {
         if server_error {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
-        let i = (0..BUCKETS).find(|&i| latency <= edge(i)).unwrap_or(BUCKETS - 1);
+        let i = EDGES.partition_point(|&edge| edge < latency).min(BUCKETS - 1);
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
     }
 

@@ -129,36 +129,18 @@ impl ToArg for Vec<u8> {
         self.clone()
     }
 }
-impl ToArg for i64 {
-    fn to_arg(&self) -> Vec<u8> {
-        self.to_string().into_bytes()
-    }
+/// Numbers are sent as their decimal text.
+macro_rules! decimal_args {
+    ($($t:ty),*) => {$(
+        impl ToArg for $t {
+            fn to_arg(&self) -> Vec<u8> {
+                self.to_string().into_bytes()
+            }
+        }
+    )*};
 }
-impl ToArg for u64 {
-    fn to_arg(&self) -> Vec<u8> {
-        self.to_string().into_bytes()
-    }
-}
-impl ToArg for usize {
-    fn to_arg(&self) -> Vec<u8> {
-        self.to_string().into_bytes()
-    }
-}
-impl ToArg for i32 {
-    fn to_arg(&self) -> Vec<u8> {
-        self.to_string().into_bytes()
-    }
-}
-impl ToArg for u32 {
-    fn to_arg(&self) -> Vec<u8> {
-        self.to_string().into_bytes()
-    }
-}
-impl ToArg for f64 {
-    fn to_arg(&self) -> Vec<u8> {
-        self.to_string().into_bytes()
-    }
-}
+
+decimal_args!(i32, i64, u32, u64, usize, f64);
 
 impl Cmd {
     /// Adds an argument.

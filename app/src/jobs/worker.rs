@@ -156,7 +156,8 @@ impl WorkerPool {
         let WorkerPool { stop, dispatcher, workers, running, counters, drain } = self;
         let at_start = running.load(Ordering::SeqCst);
         let _ = stop.send(Stop::Draining);
-        dispatcher.abort(); // it holds no job: a claim in progress is answered to a closed channel
+        // Not aborted: a claim it has started commits anyway (on the blocking pool), and the
+        // dispatcher must see it through to release the job; it then ends by itself.
         let _ = dispatcher.await;
         if at_start > 0 {
             tracing::info!(running = at_start, drain = ?drain, "job workers: waiting for running jobs to finish");
@@ -196,7 +197,11 @@ async fn dispatch<Q: Queue>(
     let mut next_rescue = Instant::now();
     let mut next_prune = Instant::now();
     let upkeep_every = config.lease / 2;
-    while let Some(reply) = asks.recv().await {
+    loop {
+        let reply = kiln_runtime::select! {
+            reply = asks.recv() => match reply { Some(reply) => reply, None => return },
+            _ = stopping.wait_for(|s| *s != Stop::Running) => return,
+        };
         // One job for this idle worker: claim, or wait for one.
         let job = loop {
             let now = Instant::now();

@@ -101,10 +101,14 @@ fn view(job: &Job) -> Value {
 
 /// Job `id` if `user` may see it (theirs, or any for an admin).
 async fn visible(state: &AppState, user: AuthUser, id: i64) -> Result<Job, AppError> {
-    let job = state.jobs.get(id).await?;
-    let admin = role(state, user.id).await? == Role::Admin;
-    job.filter(|j| admin || j.created_by == Some(user.id))
-        .ok_or_else(|| AppError::NotFound(format!("no job with id {id}")))
+    let not_found = || AppError::NotFound(format!("no job with id {id}"));
+    let job = state.jobs.get(id).await?.ok_or_else(not_found)?;
+    // The role is read only when the job is not the caller's own.
+    if job.created_by == Some(user.id) || role(state, user.id).await? == Role::Admin {
+        Ok(job)
+    } else {
+        Err(not_found())
+    }
 }
 
 async fn show(
