@@ -217,8 +217,9 @@ pub fn document() -> Value {
                           "schema": { "type": "string", "pattern": "^([1-9][0-9]{0,17})?$" } } ],
                     "responses": op("", true, None, ("200", ok("a page", Some("JobPage"))), &[400, 401, 422, 503])["responses"] } },
             "/jobs/{id}": { "parameters": id_param(),
-                "get": op("One job", true, None, ("200", ok("the job", Some("Job"))), &[400, 401, 404, 503]),
-                "delete": op("Cancel a job that has not started (admin)", true, None, ("200", ok("the cancelled job", Some("Job"))), &[400, 401, 403, 404, 409, 503]) },
+                "get": op("One job", true, None, ("200", ok("the job", Some("Job"))), &[400, 401, 404, 503]) },
+            "/jobs/{id}/cancel": { "parameters": id_param(),
+                "post": op("Cancel a job that has not started; it stays, cancelled (admin)", true, None, ("200", ok("the cancelled job", Some("Job"))), &[400, 401, 403, 404, 409, 503]) },
             "/jobs/{id}/retry": { "parameters": id_param(),
                 "post": op("Run a dead or cancelled job again, with fresh attempts (admin)", true, None, ("200", ok("the job", Some("Job"))), &[400, 401, 403, 404, 409, 503]) }
         },

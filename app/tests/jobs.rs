@@ -424,13 +424,19 @@ fn the_jobs_routes_enqueue_show_list_retry_and_cancel_with_permissions() {
         // Cancel: admins only, and only before the job starts.
         let scheduled = a[0];
         let path = format!("/jobs/{scheduled}");
-        assert_eq!(s.call(Method::DELETE, &path, Some(&member), None).await.0, StatusCode::FORBIDDEN);
-        let (status, _, cancelled) = s.call(Method::DELETE, &path, Some(&admin), None).await;
+        let cancel = format!("{path}/cancel");
+        assert_eq!(s.call(Method::POST, &cancel, Some(&member), None).await.0, StatusCode::FORBIDDEN);
+        let (status, _, cancelled) = s.call(Method::POST, &cancel, Some(&admin), None).await;
         assert_eq!((status, &cancelled["state"]), (StatusCode::OK, &json!("cancelled")));
-        assert_eq!(s.call(Method::DELETE, &path, Some(&admin), None).await.0, StatusCode::CONFLICT);
+        assert_eq!(s.call(Method::POST, &cancel, Some(&admin), None).await.0, StatusCode::CONFLICT);
+        let (_, _, kept) = s.call(Method::GET, &path, Some(&admin), None).await;
+        assert_eq!(kept["state"], "cancelled", "a cancelled job stays, with its history");
         let (status, _, again) = s.call(Method::POST, &format!("{path}/retry"), Some(&admin), None).await;
         assert_eq!((status, &again["state"]), (StatusCode::OK, &json!("available")));
-        assert_eq!(s.call(Method::DELETE, "/jobs/999999", Some(&admin), None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            s.call(Method::POST, "/jobs/999999/cancel", Some(&admin), None).await.0,
+            StatusCode::NOT_FOUND
+        );
         assert_eq!(
             s.call(Method::POST, "/jobs/999999/retry", Some(&admin), None).await.0,
             StatusCode::NOT_FOUND

@@ -1,4 +1,5 @@
-//! `/jobs`: enqueue a job, see it, list jobs; admins retry dead jobs and cancel queued ones.
+//! `/jobs`: enqueue a job, see it, list jobs; admins retry dead jobs and cancel queued ones
+//! (`POST /jobs/{id}/retry`, `POST /jobs/{id}/cancel`).
 //!
 //! A member sees the jobs they enqueued (another's is a 404, as if it did not exist); an
 //! admin sees every job. Times are Unix milliseconds, as the queue keeps them.
@@ -21,8 +22,11 @@ use serde_json::{json, Value};
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/jobs", post(enqueue).get(list))
-        .route("/jobs/{id}", get(show).delete(cancel))
+        .route("/jobs/{id}", get(show))
         .route("/jobs/{id}/retry", post(retry))
+        // A POST, not DELETE /jobs/{id}: a cancelled job stays, with its history, and can be
+        // retried; DELETE would promise the resource is gone.
+        .route("/jobs/{id}/cancel", post(cancel))
 }
 
 /// Highest (and, negated, lowest) priority a request may give.
