@@ -37,6 +37,10 @@ options (flag / environment variable, default):
   --job-drain SECS         KILN_JOB_DRAIN     10 (at shutdown, running jobs may finish for this long)
   --job-retention SECS     KILN_JOB_RETENTION 604800 (7 days: finished jobs are then deleted)
   --mailer-url URL         KILN_MAILER_URL    none: emails go to <db>.outbox (`kiln mailer` serves one)
+  --redis URL              KILN_REDIS_URL     none: jobs, the cache and rate limits stay in this
+                                              process and its database; with
+                                              redis://[:password@]host[:port][/db] they are
+                                              shared by every process on that Redis
   --cache-ttl SECS         KILN_CACHE_TTL     60 (books and listings in memory; 0: load every time)
   --cache-capacity N       KILN_CACHE_CAPACITY 10000 (entries per cache)
   -h, --help               this text
@@ -65,6 +69,9 @@ pub struct Config {
     pub mailer_url: Option<String>,
     /// The read-through caches of books and listings.
     pub cache: crate::cache::CacheConfig,
+    /// Redis for the job queue, the caches and rate limits, shared by processes; `None`:
+    /// all in this process and its SQLite file.
+    pub redis: Option<kiln_redis::ClientConfig>,
     /// `KILN_JWT_SECRET`, if set.
     pub jwt_secret: Option<Vec<u8>>,
 }
@@ -79,6 +86,7 @@ impl Default for Config {
             workers: crate::jobs::WorkerConfig::default(),
             mailer_url: None,
             cache: crate::cache::CacheConfig::default(),
+            redis: None,
             jwt_secret: None,
         }
     }
@@ -235,6 +243,15 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
                     |u: &String| u.starts_with("http://") && u.len() > 7 && !u.contains(char::is_whitespace);
                 c.mailer_url = Some(parse_value(flag, &v, ok, "an http:// URL, e.g. http://127.0.0.1:8025")?)
             }
+            "--redis" => {
+                let url = kiln_redis::ClientConfig::from_url(&v).map_err(|_| ConfigError::InvalidValue {
+                    flag,
+                    // A password in it is not echoed to the terminal or a log.
+                    value: if v.contains('@') { "<a URL with credentials>".into() } else { v.clone() },
+                    expected: "a redis://[user:password@]host[:port][/db] URL, e.g. redis://127.0.0.1:6379",
+                })?;
+                c.redis = Some(url);
+            }
             "--cache-ttl" => {
                 let secs = parse_value(flag, &v, |n| (0..=3600).contains(n), "0 to 3600 seconds")?;
                 c.cache.ttl = std::time::Duration::from_secs(secs);
@@ -258,7 +275,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
 }
 
 /// Every flag with its environment variable.
-const FLAGS: [(&str, &str); 21] = [
+const FLAGS: [(&str, &str); 22] = [
     ("--addr", "KILN_ADDR"),
     ("--db", "KILN_DB"),
     ("--bcrypt-cost", "KILN_BCRYPT_COST"),
@@ -278,6 +295,7 @@ const FLAGS: [(&str, &str); 21] = [
     ("--job-drain", "KILN_JOB_DRAIN"),
     ("--job-retention", "KILN_JOB_RETENTION"),
     ("--mailer-url", "KILN_MAILER_URL"),
+    ("--redis", "KILN_REDIS_URL"),
     ("--cache-ttl", "KILN_CACHE_TTL"),
     ("--cache-capacity", "KILN_CACHE_CAPACITY"),
 ];
@@ -361,6 +379,13 @@ mod tests {
         let e = run(&[], &[("KILN_JWT_SECRET", "short")]).unwrap_err();
         assert_eq!(e, ConfigError::WeakSecret(WeakSecret::TooShort(5)));
         assert!(e.to_string().contains("5 bytes") && e.to_string().contains("at least 32"), "{e}");
+        assert!(run(&["--redis", "http://x"], &[]).unwrap_err().to_string().contains("redis://"));
+        let e = run(&[], &[("KILN_REDIS_URL", "redis://:hunter2@h/x")]).unwrap_err().to_string();
+        assert!(e.contains("--redis") && !e.contains("hunter2"), "{e}");
+        let c = config(&["--redis", "redis://:pw@cache:6380/1"], &[]);
+        let redis = c.redis.expect("parsed");
+        assert_eq!((redis.addr.as_str(), redis.db), ("cache:6380", 1));
+        assert!(!format!("{redis:?}").contains("pw@") && format!("{redis:?}").contains("redacted"));
         assert!(run(&["--refresh-grace", "301"], &[]).unwrap_err().to_string().contains("0 to 300"));
         let c =
             config(&["--login-free-failures", "3", "--auth-burst", "99"], &[("KILN_BCRYPT_THREADS", "2")]);

@@ -59,6 +59,10 @@ pub enum AppError {
     /// Storage failed (500, opaque).
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Redis failed: unreachable or too slow (503 with `Retry-After`, the service is
+    /// degraded and may recover), or answered an error (500, a bug).
+    #[error(transparent)]
+    Redis(#[from] kiln_redis::RedisError),
     /// Anything else that is the server's fault (500, opaque).
     #[error("{0}")]
     Internal(String),
@@ -82,11 +86,16 @@ impl IntoResponse for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Db(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Redis(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Db(_) | AppError::Redis(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut problem = Problem::new(status);
         problem = match &self {
-            AppError::Db(_) | AppError::Internal(_) => {
+            AppError::Redis(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "redis unavailable");
+                problem.detail("a backing service is unavailable; retry shortly")
+            }
+            AppError::Db(_) | AppError::Redis(_) | AppError::Internal(_) => {
                 let mut chain = self.to_string();
                 let mut source = std::error::Error::source(&self);
                 while let Some(cause) = source {
@@ -113,6 +122,9 @@ impl IntoResponse for AppError {
             }
             AppError::Throttled { retry_after } | AppError::Busy { retry_after } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            AppError::Redis(e) if e.is_transient() => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(1));
             }
             _ => {}
         }

@@ -72,6 +72,14 @@ pub enum StartError {
     /// The password hasher could not start.
     #[error(transparent)]
     Hasher(#[from] auth::password::HasherError),
+    /// Redis was configured but could not be reached.
+    #[error("cannot reach Redis at {addr}: {error}")]
+    Redis {
+        /// Where.
+        addr: String,
+        /// Why.
+        error: kiln_redis::RedisError,
+    },
 }
 
 /// Opens the database and loads the keys.
@@ -88,12 +96,28 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     let horizon = config.auth.access_ttl_secs + config.auth.token_leeway_secs;
     let sessions = auth::ended::EndedSessions::load(&pool, horizon).await.map_err(StartError::Sessions)?;
     let a = &config.auth;
+    let redis = match &config.redis {
+        Some(c) => Some(std::sync::Arc::new(
+            kiln_redis::Client::connect(c.clone())
+                .await
+                .map_err(|error| StartError::Redis { addr: c.addr.clone(), error })?,
+        )),
+        None => None,
+    };
+    let jobs = match &redis {
+        Some(client) => jobs::Jobs::redis(
+            jobs::RedisQueue::new(client.clone(), jobs::redis::DEFAULT_PREFIX),
+            pool.clone(),
+        ),
+        None => jobs::Jobs::Sqlite(jobs::SqliteQueue::new(pool.clone())),
+    };
     let state = state::AppState {
         books: std::sync::Arc::new(cache::Cache::new(config.cache)),
         job_counters: std::sync::Arc::default(),
         http_stats: std::sync::Arc::default(),
         listings: std::sync::Arc::new(cache::Cache::new(config.cache)),
-        jobs: std::sync::Arc::new(jobs::SqliteQueue::new(pool.clone())),
+        jobs: std::sync::Arc::new(jobs),
+        redis,
         pool,
         keys,
         successors: auth::tokens::SuccessorKey::new(&secret),

@@ -9,7 +9,7 @@ use crate::auth::tokens::SuccessorKey;
 use crate::auth::AuthConfig;
 use crate::cache::Cache;
 use crate::db::Pool;
-use crate::jobs::{Registry, SqliteQueue};
+use crate::jobs::{Jobs, Registry};
 use crate::library::books::{Book, Page};
 use crate::library::LibraryConfig;
 use std::sync::Arc;
@@ -34,7 +34,9 @@ pub struct AppState {
     /// bcrypt, bounded.
     pub hasher: Arc<Hasher>,
     /// The job queue.
-    pub jobs: Arc<SqliteQueue>,
+    pub jobs: Arc<Jobs>,
+    /// Redis, when configured: the queue, the caches and rate limits shared by processes.
+    pub redis: Option<Arc<kiln_redis::Client>>,
     /// The job kinds this service runs.
     pub kinds: Arc<Registry>,
     /// Books by id, read through (`cache.rs`).

@@ -1,18 +1,21 @@
-//! The job queue on a real SQLite file: retries with backoff and dead jobs, idempotency
-//! keys, time limits, a worker killed with SIGKILL mid-job, two "processes" (pools on their
-//! own connections) sharing one database, graceful shutdown, and the `/jobs` routes.
+//! The job queue on both backends — a real SQLite file, and a real `redis-server` on a free
+//! port: retries with backoff and dead jobs, idempotency keys, time limits, a worker killed
+//! with SIGKILL mid-job, two "processes" (queues on their own connections) sharing one
+//! store, graceful shutdown, the `/jobs` routes, and Redis restarted under running workers.
 
 mod common;
 
-use common::{rt, start_with, Service};
+use common::{rt, start_with};
 use kiln_app::config::Config;
 use kiln_app::db::{Pool, PoolConfig};
 use kiln_app::jobs::kinds::Mail;
 use kiln_app::jobs::{
-    Backoff, Job, JobContext, JobError, JobState, KindOptions, Queue, Registry, SqliteQueue, WorkerConfig,
-    WorkerPool,
+    Backoff, Job, JobContext, JobError, JobState, Jobs, KindOptions, Queue, RedisQueue, Registry,
+    SqliteQueue, WorkerConfig, WorkerPool,
 };
 use kiln_http::http::{Method, StatusCode};
+use kiln_redis::{Client, ClientConfig};
+use kiln_test_support::redis::RedisServer;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,18 +36,95 @@ fn fast() -> WorkerConfig {
     }
 }
 
-async fn open(db: &Path) -> Arc<SqliteQueue> {
-    let pool = Pool::open(db, PoolConfig::default()).await.unwrap();
-    Arc::new(SqliteQueue::new(pool))
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Backend {
+    Sqlite,
+    Redis,
 }
 
-/// Polls job `id` until `done` holds (10 s at most).
-async fn wait_for(queue: &SqliteQueue, id: i64, what: &str, done: impl Fn(&Job) -> bool) -> Job {
+/// Where a test's jobs live: a temporary directory (the SQLite file, which is the outbox
+/// with Redis, and mail outboxes) and, for Redis, a private server.
+struct Place {
+    dir: tempfile::TempDir,
+    redis: Option<RedisServer>,
+}
+
+impl Place {
+    fn new(backend: Backend) -> Place {
+        let redis = (backend == Backend::Redis).then(RedisServer::start);
+        Place { dir: tempfile::tempdir().unwrap(), redis }
+    }
+
+    fn db(&self) -> std::path::PathBuf {
+        self.dir.path().join("k.db")
+    }
+
+    /// A queue on connections of its own: a second one is another process, as far as the
+    /// store can tell.
+    async fn open(&self) -> Arc<Jobs> {
+        open(&self.db(), self.redis.as_ref().map(RedisServer::url).as_deref()).await
+    }
+
+    /// The service's configuration on this place.
+    fn config(&self) -> Config {
+        let mut config = Config { db: self.db(), jwt_secret: Some(vec![42; 32]), ..Config::default() };
+        config.auth.bcrypt_cost = 4;
+        config.workers = fast();
+        config.redis = self.redis.as_ref().map(|r| ClientConfig::from_url(&r.url()).unwrap());
+        config
+    }
+}
+
+async fn open(db: &Path, redis: Option<&str>) -> Arc<Jobs> {
+    let pool = Pool::open(db, PoolConfig::default()).await.unwrap();
+    Arc::new(match redis {
+        None => Jobs::Sqlite(SqliteQueue::new(pool)),
+        Some(url) => {
+            let client = Client::connect(ClientConfig::from_url(url).unwrap()).await.unwrap();
+            Jobs::redis(RedisQueue::new(Arc::new(client), kiln_app::jobs::redis::DEFAULT_PREFIX), pool)
+        }
+    })
+}
+
+/// Each named test function, taking a [`Backend`], as two tests: `name::sqlite` and
+/// `name::redis`.
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Backend::Sqlite)
+            }
+            #[test]
+            fn redis() {
+                super::$name(super::Backend::Redis)
+            }
+        }
+    )*};
+}
+
+on_each_backend!(
+    failed_attempts_back_off_then_succeed_or_die_with_every_error_kept,
+    an_idempotency_key_names_one_job,
+    an_attempt_over_its_time_limit_fails_and_a_panic_is_a_failure,
+    two_queues_on_one_store_run_every_job_exactly_once,
+    shutdown_lets_short_jobs_finish_and_releases_long_ones_unspent,
+    a_killed_workers_job_runs_again_after_its_lease,
+    signup_enqueues_a_welcome_email_in_its_transaction,
+    the_jobs_routes_enqueue_show_list_retry_and_cancel_with_permissions,
+    priorities_and_due_times_order_the_claims,
+);
+
+/// Polls job `id` until `done` holds (10 s at most; a failed read, Redis reconnecting, is
+/// polled past).
+async fn wait_for(queue: &Jobs, id: i64, what: &str, done: impl Fn(&Job) -> bool) -> Job {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let job = queue.get(id).await.unwrap().expect("the job exists");
-        if done(&job) {
-            return job;
+        let job = queue.get(id).await.map(|j| j.expect("the job exists"));
+        if let Ok(job) = &job {
+            if done(job) {
+                return job.clone();
+            }
         }
         assert!(Instant::now() < deadline, "job {id} never {what}: {job:#?}");
         kiln_runtime::time::sleep(Duration::from_millis(10)).await;
@@ -55,11 +135,11 @@ fn spec(registry: &Registry, kind: &str, payload: Value) -> kiln_app::jobs::JobS
     registry.spec(kind, payload)
 }
 
-#[test]
-fn failed_attempts_back_off_then_succeed_or_die_with_every_error_kept() {
-    let dir = tempfile::tempdir().unwrap();
+fn failed_attempts_back_off_then_succeed_or_die_with_every_error_kept(backend: Backend) {
+    let place = Place::new(backend);
+    let dir = &place.dir;
     rt().block_on(async {
-        let queue = open(&dir.path().join("k.db")).await;
+        let queue = place.open().await;
         let registry = Arc::new(kiln_app::jobs::kinds::registry(Mail::Outbox(dir.path().join("outbox"))));
         let pool = WorkerPool::start(queue.clone(), registry.clone(), fast());
 
@@ -96,11 +176,11 @@ fn failed_attempts_back_off_then_succeed_or_die_with_every_error_kept() {
     });
 }
 
-#[test]
-fn an_idempotency_key_names_one_job() {
-    let dir = tempfile::tempdir().unwrap();
+fn an_idempotency_key_names_one_job(backend: Backend) {
+    let place = Place::new(backend);
+    let dir = &place.dir;
     rt().block_on(async {
-        let queue = open(&dir.path().join("k.db")).await;
+        let queue = place.open().await;
         let registry = kiln_app::jobs::kinds::registry(Mail::Outbox(dir.path().join("outbox")));
         let mut first = spec(&registry, "demo", json!({"ms": 1}));
         first.idempotency_key = Some("report-2026-12".into());
@@ -114,11 +194,10 @@ fn an_idempotency_key_names_one_job() {
     });
 }
 
-#[test]
-fn an_attempt_over_its_time_limit_fails_and_a_panic_is_a_failure() {
-    let dir = tempfile::tempdir().unwrap();
+fn an_attempt_over_its_time_limit_fails_and_a_panic_is_a_failure(backend: Backend) {
+    let place = Place::new(backend);
     rt().block_on(async {
-        let queue = open(&dir.path().join("k.db")).await;
+        let queue = place.open().await;
         let limit = KindOptions { max_attempts: 2, timeout: Duration::from_millis(50), public: false };
         let registry = Arc::new(
             Registry::new()
@@ -175,14 +254,12 @@ fn counting(runs: Arc<Runs>) -> Registry {
     })
 }
 
-#[test]
-fn two_pools_on_one_database_run_every_job_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("k.db");
+fn two_queues_on_one_store_run_every_job_exactly_once(backend: Backend) {
+    let place = Place::new(backend);
     rt().block_on(async {
-        // Two queues on their own connections to one file: two processes, as far as SQLite
-        // and the claim are concerned.
-        let (one, two) = (open(&db).await, open(&db).await);
+        // Two queues on their own connections to one store: two processes, as far as the
+        // store and the claim are concerned.
+        let (one, two) = (place.open().await, place.open().await);
         let runs = Arc::new(Runs::default());
         let registry = Arc::new(counting(runs.clone()));
         let pools = [
@@ -207,11 +284,11 @@ fn two_pools_on_one_database_run_every_job_exactly_once() {
     });
 }
 
-#[test]
-fn shutdown_lets_short_jobs_finish_and_releases_long_ones_unspent() {
-    let dir = tempfile::tempdir().unwrap();
+fn shutdown_lets_short_jobs_finish_and_releases_long_ones_unspent(backend: Backend) {
+    let place = Place::new(backend);
+    let dir = &place.dir;
     rt().block_on(async {
-        let queue = open(&dir.path().join("k.db")).await;
+        let queue = place.open().await;
         let registry = Arc::new(kiln_app::jobs::kinds::registry(Mail::Outbox(dir.path().join("outbox"))));
         let config = WorkerConfig { drain: Duration::from_millis(300), ..fast() };
         let pool = WorkerPool::start(queue.clone(), registry.clone(), config);
@@ -232,6 +309,7 @@ fn shutdown_lets_short_jobs_finish_and_releases_long_ones_unspent() {
 }
 
 const CHILD_DB: &str = "KILN_JOBS_CHILD_DB";
+const CHILD_REDIS: &str = "KILN_JOBS_CHILD_REDIS";
 
 /// Not a test: the worker process that `a_killed_workers_job_runs_again_after_its_lease` kills.
 #[test]
@@ -239,7 +317,7 @@ const CHILD_DB: &str = "KILN_JOBS_CHILD_DB";
 fn child_worker() {
     let Ok(db) = std::env::var(CHILD_DB) else { panic!("run only by the kill -9 test (it sets {CHILD_DB})") };
     rt().block_on(async move {
-        let queue = open(Path::new(&db)).await;
+        let queue = open(Path::new(&db), std::env::var(CHILD_REDIS).ok().as_deref()).await;
         let marker = format!("{db}.started");
         let registry = Registry::new().register("work", KindOptions::default(), move |_cx| {
             let marker = marker.clone();
@@ -254,12 +332,11 @@ fn child_worker() {
     });
 }
 
-#[test]
-fn a_killed_workers_job_runs_again_after_its_lease() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("k.db");
+fn a_killed_workers_job_runs_again_after_its_lease(backend: Backend) {
+    let place = Place::new(backend);
+    let db = place.db();
     rt().block_on(async {
-        let queue = open(&db).await;
+        let queue = place.open().await;
         let done = Arc::new(AtomicU32::new(0));
         let seen = done.clone();
         let registry =
@@ -269,13 +346,12 @@ fn a_killed_workers_job_runs_again_after_its_lease() {
             }));
         let job = queue.enqueue(registry.spec("work", json!({}))).await.unwrap().job;
 
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "child_worker", "--nocapture"])
-            .env(CHILD_DB, &db)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap());
+        child.args(["--ignored", "--exact", "child_worker", "--nocapture"]).env(CHILD_DB, &db);
+        if let Some(redis) = &place.redis {
+            child.env(CHILD_REDIS, redis.url());
+        }
+        let mut child = child.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let marker = format!("{}.started", db.display());
         let deadline = Instant::now() + Duration::from_secs(20);
         while !Path::new(&marker).exists() {
@@ -295,19 +371,161 @@ fn a_killed_workers_job_runs_again_after_its_lease() {
     });
 }
 
-async fn service(db: &Path) -> Service {
-    let mut config = Config { db: db.to_path_buf(), jwt_secret: Some(vec![42; 32]), ..Config::default() };
-    config.auth.bcrypt_cost = 4;
-    config.workers = fast();
-    start_with(config).await
+fn priorities_and_due_times_order_the_claims(backend: Backend) {
+    let place = Place::new(backend);
+    rt().block_on(async {
+        let queue = place.open().await;
+        let registry = kiln_app::jobs::kinds::registry(Mail::Outbox(place.dir.path().join("outbox")));
+        let now = kiln_app::clock::unix_millis();
+        let add = |priority: i32, ago: i64| {
+            let mut spec = registry.spec("demo", json!({}));
+            spec.priority = priority;
+            spec.run_at = Some(now - ago);
+            spec
+        };
+        let specs = [add(0, 300), add(5, 100), add(0, 900), add(5, 200), add(-3, 5000), add(9, -60_000)];
+        let mut ids = Vec::new();
+        for spec in specs {
+            ids.push(queue.enqueue(spec).await.unwrap().job.id);
+        }
+        let stats = queue.stats().await.unwrap();
+        assert_eq!(stats.by_state[0], (JobState::Available, 6));
+        assert!((5000..6000).contains(&stats.oldest_due_ms), "the oldest due job waited 5 s: {stats:?}");
+
+        let worker = kiln_app::jobs::WorkerId::new();
+        let lease = now + 60_000;
+        let first = queue.claim(&worker, lease).await.unwrap().unwrap();
+        assert_eq!(first.id, ids[3], "priority 5, the older of the two");
+        assert_eq!(
+            (first.state, first.attempt, first.lease_owner.as_deref()),
+            (JobState::Running, 1, Some(worker.as_str()))
+        );
+        // Cancelling a due job that is waiting in claim order takes it out of that order.
+        assert!(matches!(queue.cancel(ids[1]).await.unwrap(), Some(Ok(_))));
+        assert_eq!(queue.cancel(ids[3]).await.unwrap().unwrap().unwrap_err(), JobState::Running);
+        assert!(queue.cancel(999_999).await.unwrap().is_none());
+        let mut order = Vec::new();
+        while let Some(job) = queue.claim(&worker, lease).await.unwrap() {
+            order.push(job.id);
+        }
+        assert_eq!(
+            order,
+            [ids[2], ids[0], ids[4]],
+            "priority first, then the due time; the future job waits"
+        );
+
+        // Only the lease owner can extend, complete or fail a job.
+        let other = kiln_app::jobs::WorkerId::new();
+        assert!(!queue.heartbeat(ids[3], &other, lease).await.unwrap());
+        assert!(!queue.complete(ids[3], &other).await.unwrap());
+        assert!(queue.heartbeat(ids[3], &worker, lease + 1).await.unwrap());
+        assert!(queue.complete(ids[3], &worker).await.unwrap());
+        assert!(!queue.complete(ids[3], &worker).await.unwrap(), "completed once");
+        let retry_at = kiln_app::clock::unix_millis() - 1;
+        let failed = queue.fail(ids[2], &worker, "boom".into(), Some(retry_at)).await.unwrap();
+        assert_eq!(failed, kiln_app::jobs::Failed::Retry(retry_at));
+        let again = queue.claim(&worker, lease).await.unwrap().unwrap();
+        assert_eq!((again.id, again.attempt, again.errors[0]["error"].as_str()), (ids[2], 2, Some("boom")));
+        // A lease that ran out: the rescue makes the job available again (the attempt counts).
+        assert!(queue.heartbeat(ids[2], &worker, 1).await.unwrap());
+        assert_eq!(queue.rescue(kiln_app::clock::unix_millis()).await.unwrap(), 1);
+        assert!(!queue.complete(ids[2], &worker).await.unwrap(), "its lease is gone");
+        let rescued = queue.get(ids[2]).await.unwrap().unwrap();
+        assert_eq!(
+            (rescued.state, rescued.attempt, rescued.errors.as_array().unwrap().len()),
+            (JobState::Available, 2, 2)
+        );
+        assert!(queue.release(ids[0], &worker).await.unwrap());
+        let released = queue.get(ids[0]).await.unwrap().unwrap();
+        assert_eq!((released.state, released.attempt), (JobState::Available, 0), "released unspent");
+
+        let stats = queue.stats().await.unwrap();
+        let count = |state| stats.by_state.iter().find(|(s, _)| *s == state).unwrap().1;
+        assert_eq!(
+            [JobState::Available, JobState::Running, JobState::Succeeded, JobState::Cancelled].map(count),
+            [3, 1, 1, 1],
+            "{stats:?}"
+        );
+        let listed = queue
+            .list(kiln_app::jobs::JobFilter {
+                state: Some(JobState::Available),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.iter().map(|j| j.id).collect::<Vec<_>>(), [ids[5], ids[2], ids[0]], "newest first");
+        // Pruning removes finished jobs past retention, and only those.
+        assert_eq!(queue.prune(kiln_app::clock::unix_millis() + 1).await.unwrap(), 2);
+        assert!(queue.get(ids[3]).await.unwrap().is_none() && queue.get(ids[1]).await.unwrap().is_none());
+        assert!(queue.get(ids[4]).await.unwrap().is_some());
+    });
 }
 
+/// Redis killed and started again (with its append-only file: a queue's Redis must persist)
+/// while workers run: the workers and the service come back, and every job runs.
 #[test]
-fn signup_enqueues_a_welcome_email_in_its_transaction() {
+fn jobs_survive_a_redis_restart_and_the_service_recovers() {
+    let mut redis = RedisServer::start_durable();
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("k.db");
+    let place = Place { dir, redis: None };
+    let mut config = place.config();
+    config.redis = Some(ClientConfig::from_url(&redis.url()).unwrap());
+    // The service runs no workers: the pool below runs the test's kind.
+    config.workers = WorkerConfig { lease: Duration::from_secs(2), concurrency: 0, ..fast() };
     rt().block_on(async {
-        let s = service(&db).await;
+        let s = start_with(config.clone()).await;
+        let runs = Arc::new(Runs::default());
+        let registry = Arc::new(counting(runs.clone()));
+        let queue = open(&place.db(), Some(&redis.url())).await;
+        let pool = WorkerPool::start(
+            queue.clone(),
+            registry.clone(),
+            WorkerConfig { concurrency: 2, ..config.workers },
+        );
+        let mut ids = Vec::new();
+        for i in 0..100 {
+            ids.push(queue.enqueue(registry.spec("count", json!({ "n": i }))).await.unwrap().job.id);
+        }
+        let member = s.user("ada@example.com").await;
+        while runs.started.lock().unwrap().len() < 10 {
+            kiln_runtime::time::sleep(Duration::from_millis(1)).await;
+        }
+        redis.kill();
+        let (status, headers, problem) =
+            s.call(Method::POST, "/jobs", Some(&member), Some(json!({"kind": "demo"}))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(problem["detail"], "a backing service is unavailable; retry shortly");
+        kiln_runtime::time::sleep(Duration::from_millis(300)).await;
+        redis.restart();
+
+        for id in &ids {
+            wait_for(&queue, *id, "succeeded", |j| j.state == JobState::Succeeded).await;
+        }
+        let started = runs.started.lock().unwrap().clone();
+        assert_eq!(started.len(), 100, "no job lost");
+        assert_eq!(runs.overlapping.load(Ordering::SeqCst), 0, "none ran twice at once");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, _, job) =
+                s.call(Method::POST, "/jobs", Some(&member), Some(json!({"kind": "demo"}))).await;
+            if status == StatusCode::CREATED {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the service did not recover: {status} {job}");
+            kiln_runtime::time::sleep(Duration::from_millis(50)).await;
+        }
+        pool.shutdown().await;
+        s.stop().await;
+    });
+}
+
+fn signup_enqueues_a_welcome_email_in_its_transaction(backend: Backend) {
+    let place = Place::new(backend);
+    let db = place.db();
+    rt().block_on(async {
+        let s = start_with(place.config()).await;
         let admin = s.user("ada@example.com").await;
         let outbox = kiln_app::jobs::kinds::outbox_path(&db);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -339,11 +557,10 @@ fn signup_enqueues_a_welcome_email_in_its_transaction() {
     });
 }
 
-#[test]
-fn the_jobs_routes_enqueue_show_list_retry_and_cancel_with_permissions() {
-    let dir = tempfile::tempdir().unwrap();
+fn the_jobs_routes_enqueue_show_list_retry_and_cancel_with_permissions(backend: Backend) {
+    let place = Place::new(backend);
     rt().block_on(async {
-        let s = service(&dir.path().join("k.db")).await;
+        let s = start_with(place.config()).await;
         let admin = s.user("admin@example.com").await;
         let member = s.user("member@example.com").await;
 

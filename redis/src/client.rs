@@ -22,8 +22,8 @@ use kiln_runtime::sync::Mutex as AsyncMutex;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How a client connects.
-#[derive(Debug, Clone)]
+/// How a client connects. Its `Debug` shows whether there is a password, never the password.
+#[derive(Clone)]
 pub struct ClientConfig {
     /// `host:port`.
     pub addr: String,
@@ -37,6 +37,19 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Each command's answer.
     pub command_timeout: Duration,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("addr", &self.addr)
+            .field("db", &self.db)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
 }
 
 impl ClientConfig {

@@ -1,5 +1,6 @@
-//! A private `redis-server` for a test: on a free loopback port, without persistence, in a
-//! temporary directory, stopped when dropped. A machine without `redis-server` fails the
+//! A private `redis-server` for a test: on a free loopback port, in a temporary directory,
+//! without persistence (or with an append-only file synced on every write, for a test that
+//! restarts it and expects its data back), stopped when dropped. A machine without `redis-server` fails the
 //! test and says how to install it (the test command does).
 
 use std::net::TcpStream;
@@ -12,6 +13,7 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     password: Option<String>,
+    durable: bool,
     dir: PathBuf,
 }
 
@@ -23,10 +25,21 @@ impl RedisServer {
 
     /// Starts one that requires `password`, if given.
     pub fn start_with(password: Option<&str>) -> RedisServer {
+        RedisServer::launch(password, false)
+    }
+
+    /// Starts one that keeps its data across [`RedisServer::restart`] (`appendonly yes`,
+    /// `appendfsync always`).
+    pub fn start_durable() -> RedisServer {
+        RedisServer::launch(None, true)
+    }
+
+    fn launch(password: Option<&str>, durable: bool) -> RedisServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("kiln-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer { child: None, port, password: password.map(str::to_owned), dir };
+        let mut server =
+            RedisServer { child: None, port, password: password.map(str::to_owned), durable, dir };
         server.spawn();
         server
     }
@@ -42,7 +55,9 @@ impl RedisServer {
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                if self.durable { "yes" } else { "no" },
+                "--appendfsync",
+                "always",
                 // DEBUG SLEEP: a slow answer on demand.
                 "--enable-debug-command",
                 "local",
@@ -90,7 +105,7 @@ impl RedisServer {
         }
     }
 
-    /// Starts it again on the same port (its data is gone: there is no persistence).
+    /// Starts it again on the same port (its data is gone unless it is durable).
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();

@@ -30,19 +30,26 @@
 //! - this file — the job, its states, what an enqueue asks for ([`JobSpec`]), the
 //!   [`Queue`] trait every backend implements.
 //! - `sqlite.rs` — the embedded backend: each claim is one short write transaction.
+//! - `redis.rs`, `scripts.lua` — the shared backend: each step one Lua script in Redis.
+//! - `backend.rs` — [`Jobs`], the one the service runs on, and the outbox that keeps
+//!   enqueues transactional with Redis too.
 //! - `backoff.rs` — when a failed job runs again.
 //! - `registry.rs` — the kinds a service runs: handler, attempts, timeout.
 //! - `worker.rs` — the worker pool: claims on demand, runs handlers with heartbeats and
 //!   timeouts, rescues expired leases, prunes old jobs, and stops gracefully.
 //! - `kinds.rs` — the kinds this service runs (the welcome email, a demo).
 
+pub mod backend;
 pub mod backoff;
 pub mod kinds;
+pub mod redis;
 pub mod registry;
 pub mod sqlite;
 pub mod worker;
 
+pub use backend::Jobs;
 pub use backoff::Backoff;
+pub use redis::RedisQueue;
 pub use registry::{JobContext, JobError, KindOptions, Registry};
 pub use sqlite::SqliteQueue;
 pub use worker::{WorkerConfig, WorkerPool, WorkerSummary};

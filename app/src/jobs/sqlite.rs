@@ -19,10 +19,11 @@ use kiln_runtime::sync::Notify;
 use rusqlite::{params, OptionalExtension, Row};
 use std::sync::Arc;
 
-const COLUMNS: &str = "id, kind, payload, state, priority, run_at, attempt, max_attempts, timeout_ms, \
+pub(crate) const COLUMNS: &str =
+    "id, kind, payload, state, priority, run_at, attempt, max_attempts, timeout_ms, \
      idempotency_key, created_by, last_error, errors, created_at, started_at, finished_at, lease_owner";
 
-fn job(r: &Row<'_>) -> rusqlite::Result<Job> {
+pub(crate) fn job(r: &Row<'_>) -> rusqlite::Result<Job> {
     let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
         let text: String = r.get(i)?;
         serde_json::from_str(&text).map_err(|e| {
