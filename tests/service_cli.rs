@@ -181,13 +181,14 @@ fn an_api_process_without_workers_and_a_worker_process_share_one_queue() {
         .unwrap();
     let mut out = BufReader::new(api.stdout.take().unwrap());
     let mut lines = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
         lines.push(line);
     }
     let addr = lines[0].trim().strip_prefix("kiln: listening on http://").unwrap().to_owned();
-    assert!(lines[2].contains("no workers in this process") && lines[2].contains("worker --db"), "{lines:?}");
+    assert!(lines[2].contains("this process's (--redis URL shares them"), "{lines:?}");
+    assert!(lines[3].contains("no workers in this process") && lines[3].contains("worker --db"), "{lines:?}");
 
     let mut worker = Command::new(KILN)
         .args(["worker", "--db", db_arg, "--workers", "2", "--job-drain", "1"])

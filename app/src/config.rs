@@ -10,8 +10,9 @@ pub const USAGE: &str = "\
 kiln: the Kiln service (auth, the book library, loans) on SQLite
 
 usage: kiln [options]                       (cargo run --release -- [options])
-       kiln worker [options]                    job workers only, on the same database
-                                                (--db, --workers, --job-*, --mailer-url)
+       kiln worker [options]                    job workers only, on the same database or
+                                                Redis (--db, --redis, --workers, --job-*,
+                                                --mailer-url)
        kiln mailer [--addr] [--outbox] [--fail-rate] [--delay-ms]
                                                 the mailer service welcome emails go to
        kiln admin promote <email> [--db PATH]   make a user an admin (the first account to

@@ -20,6 +20,7 @@
 //!
 //! - `library/` — books and loans on SQLite; the field rules week 3's example shares.
 //! - `openapi.rs` — the OpenAPI 3.1 document at `/openapi.json`.
+//! - `rate_buckets.rs` — the auth routes' rate limit kept in Redis, shared by processes.
 //! - `chat/` — the week-2 chat server: rooms, accounts and persistent history over TCP.
 
 #![forbid(unsafe_code)]
@@ -36,6 +37,7 @@ pub mod json;
 pub mod library;
 pub mod mailer;
 pub mod openapi;
+pub mod rate_buckets;
 pub mod routes;
 pub mod secret;
 pub mod state;
@@ -112,10 +114,26 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         None => jobs::Jobs::Sqlite(jobs::SqliteQueue::new(pool.clone())),
     };
     let state = state::AppState {
-        books: std::sync::Arc::new(cache::Cache::new(config.cache)),
+        books: std::sync::Arc::new(match &redis {
+            Some(r) => cache::ReadThrough::Redis(cache::RedisCache::new(
+                r.clone(),
+                "{kiln}:cache:books",
+                false,
+                config.cache,
+            )),
+            None => cache::ReadThrough::Local(cache::Cache::new(config.cache)),
+        }),
         job_counters: std::sync::Arc::default(),
         http_stats: std::sync::Arc::default(),
-        listings: std::sync::Arc::new(cache::Cache::new(config.cache)),
+        listings: std::sync::Arc::new(match &redis {
+            Some(r) => cache::ReadThrough::Redis(cache::RedisCache::new(
+                r.clone(),
+                "{kiln}:cache:listings",
+                true,
+                config.cache,
+            )),
+            None => cache::ReadThrough::Local(cache::Cache::new(config.cache)),
+        }),
         jobs: std::sync::Arc::new(jobs),
         redis,
         pool,
@@ -242,14 +260,23 @@ fn runtime() -> Result<kiln_runtime::runtime::Runtime, ExitCode> {
     })
 }
 
-/// `kiln worker [options]`: job workers and nothing else, on the service's database.
-/// Several processes (API processes with `--workers 0`, worker processes) can share one
-/// database file: each claim is one write transaction, so no job runs twice at once.
+/// Where a process's workers take jobs from, in words.
+fn jobs_home(config: &Config) -> String {
+    match &config.redis {
+        Some(r) => format!("the jobs in Redis at {} (from every process on it)", r.addr),
+        None => format!("the jobs in {} (from every process on this file)", config.db.display()),
+    }
+}
+
+/// `kiln worker [options]`: job workers and nothing else, on the service's database, or on
+/// Redis with `--redis`. Several processes (API processes with `--workers 0`, worker
+/// processes) can share one queue: each claim is one atomic step, so no job runs twice at
+/// once.
 fn worker_command(args: &[String]) -> ExitCode {
     let config = match config::parse(args, |k| std::env::var(k).ok()) {
         Ok(Parsed::Run(c)) => *c,
         Ok(Parsed::Help) => {
-            println!("usage: kiln worker [--db PATH] [--workers N] [--job-lease SECS] [--job-drain SECS] [--job-retention SECS]");
+            println!("usage: kiln worker [--db PATH] [--redis URL] [--workers N] [--job-lease SECS] [--job-drain SECS] [--job-retention SECS] [--mailer-url URL]");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -274,9 +301,9 @@ fn worker_command(args: &[String]) -> ExitCode {
             }
         };
         println!(
-            "kiln worker: {} workers on {} (jobs from every process on this file); Ctrl+C to stop",
+            "kiln worker: {} workers on {}; Ctrl+C to stop",
             app.config.workers.concurrency,
-            app.config.db.display()
+            jobs_home(&app.config)
         );
         let pool = jobs::WorkerPool::start(app.state.jobs.clone(), app.state.kinds.clone(), app.config.workers);
         if let Err(e) = kiln_net::shutdown::terminate_signal().await {
@@ -410,6 +437,10 @@ pub fn main() -> ExitCode {
         let addr = listener.local_addr().map_or_else(|_| app.config.addr.to_string(), |a| a.to_string());
         println!("kiln: listening on http://{addr}");
         println!("kiln: storage: SQLite {} (schema v{}, WAL)", app.config.db.display(), db::migrations::latest());
+        match &app.config.redis {
+            Some(r) => println!("kiln: shared through Redis at {}: jobs, book caches, rate limits", r.addr),
+            None => println!("kiln: jobs, caches and rate limits are this process's (--redis URL shares them between processes)"),
+        }
         match app.config.workers.concurrency {
             0 => println!("kiln: jobs: no workers in this process (run `cargo run --release -- worker --db {}`)", app.config.db.display()),
             n => println!("kiln: jobs: {n} workers in this process; try: POST /jobs {{\"kind\":\"demo\",\"payload\":{{\"fail_attempts\":2}}}}"),

@@ -7,7 +7,7 @@ use crate::auth::password::Hasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::SuccessorKey;
 use crate::auth::AuthConfig;
-use crate::cache::Cache;
+use crate::cache::ReadThrough;
 use crate::db::Pool;
 use crate::jobs::{Jobs, Registry};
 use crate::library::books::{Book, Page};
@@ -40,9 +40,9 @@ pub struct AppState {
     /// The job kinds this service runs.
     pub kinds: Arc<Registry>,
     /// Books by id, read through (`cache.rs`).
-    pub books: Arc<Cache<i64, Book>>,
+    pub books: Arc<ReadThrough<i64, Book>>,
     /// Book listings by their normalized query; cleared by every change to a book.
-    pub listings: Arc<Cache<String, Page>>,
+    pub listings: Arc<ReadThrough<String, Page>>,
     /// What this process's job workers did.
     pub job_counters: Arc<crate::jobs::worker::Counters>,
     /// Requests answered, and how fast.

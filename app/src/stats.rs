@@ -116,27 +116,29 @@ fn ms(d: Option<Duration>) -> Value {
     d.map_or(Value::Null, |d| json!((d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0))
 }
 
-fn cache_json<K, V>(cache: &crate::cache::Cache<K, V>) -> Value
+fn cache_json<K, V>(cache: &crate::cache::ReadThrough<K, V>) -> Value
 where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
-    V: Clone + Send + Sync + 'static,
+    K: std::hash::Hash + Eq + Clone + std::fmt::Display + Send + Sync + 'static,
+    V: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    let c = cache.counters();
+    let c = cache.snapshot();
     json!({
-        "hits": c.hits.load(Ordering::Relaxed),
-        "misses": c.misses.load(Ordering::Relaxed),
-        "coalesced": c.coalesced.load(Ordering::Relaxed),
-        "evictions": c.evictions.load(Ordering::Relaxed),
-        "entries": cache.len(),
+        "hits": c.hits,
+        "misses": c.misses,
+        "coalesced": c.coalesced,
+        "evictions": c.evictions,
+        "entries": c.entries,
+        "shared": matches!(cache, crate::cache::ReadThrough::Redis(_)),
     })
 }
 
-/// Everything the dashboard shows, now.
-///
-/// # Errors
-/// The queue's counts could not be read.
-pub async fn snapshot(state: &AppState) -> Result<Value, crate::error::AppError> {
-    let queue = state.jobs.stats().await?;
+/// Everything the dashboard shows, now. If the queue's counts cannot be read (its Redis is
+/// down), the rest is still shown, with `jobs.error` saying why.
+pub async fn snapshot(state: &AppState) -> Value {
+    let (queue, queue_error) = match state.jobs.stats().await {
+        Ok(q) => (q, None),
+        Err(e) => (crate::jobs::QueueStats::default(), Some(e.to_string())),
+    };
     let by_state: serde_json::Map<String, Value> =
         queue.by_state.iter().map(|(s, n)| (s.as_str().to_owned(), json!(n))).collect();
     let w = &state.job_counters;
@@ -168,7 +170,7 @@ pub async fn snapshot(state: &AppState) -> Result<Value, crate::error::AppError>
             })
         })
         .collect();
-    Ok(json!({
+    json!({
         "http": {
             "requests": http.requests(),
             "server_errors": http.errors.load(Ordering::Relaxed),
@@ -177,6 +179,7 @@ pub async fn snapshot(state: &AppState) -> Result<Value, crate::error::AppError>
             "p999_ms": ms(http.percentile(0.999)),
         },
         "jobs": {
+            "error": queue_error,
             "by_state": by_state,
             "oldest_due_ms": queue.oldest_due_ms,
             "started": started,
@@ -201,7 +204,7 @@ pub async fn snapshot(state: &AppState) -> Result<Value, crate::error::AppError>
             "per_worker": workers,
         },
         "tasks": tasks,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -462,6 +462,38 @@ fn priorities_and_due_times_order_the_claims(backend: Backend) {
     });
 }
 
+/// With Redis, a job enqueued in a database transaction waits in the `jobs` table (the
+/// outbox) until the relay moves it; a relay that crashed after enqueueing and before
+/// deleting the row moves it again into the same job.
+#[test]
+fn the_outbox_relays_each_committed_job_into_redis_once() {
+    let place = Place::new(Backend::Redis);
+    rt().block_on(async {
+        let pool = Pool::open(&place.db(), PoolConfig::default()).await.unwrap();
+        let client = Arc::new(Client::connect(ClientConfig::from_url(&place.redis.as_ref().unwrap().url()).unwrap()).await.unwrap());
+        let queue = RedisQueue::new(client, kiln_app::jobs::redis::DEFAULT_PREFIX);
+        let registry = kiln_app::jobs::kinds::registry(Mail::Outbox(place.dir.path().join("outbox")));
+        let outbox_row = |key: &'static str| {
+            let mut spec = registry.spec("demo", json!({ "key": key }));
+            spec.idempotency_key = Some(key.into());
+            let pool = pool.clone();
+            async move { pool.transaction(move |tx| kiln_app::jobs::sqlite::enqueue_in(tx, spec)).await.unwrap() }
+        };
+        outbox_row("report-1").await;
+        outbox_row("report-2").await;
+        assert_eq!(kiln_app::jobs::backend::relay(&pool, &queue).await.unwrap(), 2);
+        assert_eq!(kiln_app::jobs::backend::relay(&pool, &queue).await.unwrap(), 0, "the rows are gone");
+        let listed = queue.list(kiln_app::jobs::JobFilter { limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        // The same row again, as if the relay had died before its delete.
+        outbox_row("report-1").await;
+        assert_eq!(kiln_app::jobs::backend::relay(&pool, &queue).await.unwrap(), 1);
+        let listed = queue.list(kiln_app::jobs::JobFilter { limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(listed.len(), 2, "the idempotency key found the job it made before");
+        assert_eq!(listed[1].payload, json!({ "key": "report-1" }));
+    });
+}
+
 /// Redis killed and started again (with its append-only file: a queue's Redis must persist)
 /// while workers run: the workers and the service come back, and every job runs.
 #[test]

@@ -42,11 +42,11 @@ async fn show(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json<Boo
 
 /// After a change to book `id` has committed, before it is answered: no later read sees the
 /// old book or a listing from before the change.
-fn changed(s: &AppState, id: Option<i64>) {
+async fn changed(s: &AppState, id: Option<i64>) {
     if let Some(id) = id {
-        s.books.invalidate(&id);
+        s.books.invalidate(&id).await;
     }
-    s.listings.clear();
+    s.listings.clear().await;
 }
 
 async fn create(
@@ -55,7 +55,7 @@ async fn create(
     JsonObject(input): JsonObject<BookInput>,
 ) -> Result<impl IntoResponse, AppError> {
     let book = books::create(&s.pool, input).await?;
-    changed(&s, Some(book.id));
+    changed(&s, Some(book.id)).await;
     tracing::info!(id = book.id, by = admin.id, "book created");
     Ok((StatusCode::CREATED, [(LOCATION, format!("/books/{}", book.id))], Json(book)))
 }
@@ -67,7 +67,7 @@ async fn replace(
     JsonObject(input): JsonObject<BookInput>,
 ) -> Result<Json<Book>, AppError> {
     let book = books::replace(&s.pool, id, input).await?;
-    changed(&s, Some(id));
+    changed(&s, Some(id)).await;
     Ok(Json(book))
 }
 
@@ -78,7 +78,7 @@ async fn update(
     JsonObject(patch): JsonObject<BookPatch>,
 ) -> Result<Json<Book>, AppError> {
     let book = books::update(&s.pool, id, patch).await?;
-    changed(&s, Some(id));
+    changed(&s, Some(id)).await;
     Ok(Json(book))
 }
 
@@ -88,7 +88,7 @@ async fn remove(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
     books::delete(&s.pool, id).await?;
-    changed(&s, Some(id));
+    changed(&s, Some(id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -98,7 +98,7 @@ async fn borrow(
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Loan>), AppError> {
     let loan = loans::borrow(&s.pool, s.library, user.id, id).await?;
-    changed(&s, Some(id)); // `available` went down
+    changed(&s, Some(id)).await; // `available` went down
     Ok((StatusCode::CREATED, Json(loan)))
 }
 
@@ -108,7 +108,7 @@ async fn give_back(
     Path(id): Path<i64>,
 ) -> Result<Json<Loan>, AppError> {
     let loan = loans::give_back(&s.pool, s.kinds.clone(), user.id, id).await?;
-    changed(&s, Some(loan.book_id)); // `available` went up
+    changed(&s, Some(loan.book_id)).await; // `available` went up
     s.jobs.added(); // the next member waiting may have a notice
     Ok(Json(loan))
 }

@@ -31,7 +31,13 @@ fn open_routes() -> Router<AppState> {
 /// Every route with its state. The auth routes sit behind their own per-IP rate limit: they
 /// are a router of their own, given its state, layered, and mounted as a service.
 pub fn router(state: AppState) -> Router {
-    let limit = RateLimitLayer::per_second(state.auth.rate_per_sec, state.auth.rate_burst);
+    let mut limit = RateLimitLayer::per_second(state.auth.rate_per_sec, state.auth.rate_burst);
+    if let Some(redis) = &state.redis {
+        limit = limit.shared(std::sync::Arc::new(crate::rate_buckets::RedisBuckets::new(
+            redis.clone(),
+            "{kiln}:rate:auth:",
+        )));
+    }
     let auth = auth::routes().with_state(state.clone()).layer(limit);
     open_routes().route_service("/auth/{*rest}", auth).with_state(state)
 }

@@ -28,6 +28,11 @@ pub async fn start(db: &Path) -> Service {
 /// users up from one address).
 pub async fn start_with(mut config: Config) -> Service {
     config.auth.rate_burst = 10_000;
+    start_as_configured(config).await
+}
+
+/// Serves a service built from `config` as it is.
+pub async fn start_as_configured(config: Config) -> Service {
     let app = build(config).await.unwrap();
     let listener = kiln_net::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

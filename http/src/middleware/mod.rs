@@ -30,7 +30,7 @@ mod trace;
 pub use body_limit::{BodyLimit, BodyLimitLayer};
 pub use catch_panic::{CatchPanic, CatchPanicLayer};
 pub use cors::{Cors, CorsLayer};
-pub use rate_limit::{RateLimit, RateLimitLayer, DEFAULT_MAX_CLIENTS};
+pub use rate_limit::{Decision, RateLimit, RateLimitLayer, SharedBuckets, DEFAULT_MAX_CLIENTS};
 pub use request_id::{RequestId, RequestIdLayer, RequestIdService, REQUEST_ID};
 pub use timeout::{Timeout, TimeoutLayer};
 pub use trace::{Trace, TraceLayer};

@@ -11,6 +11,13 @@
 //! `RateLimit: "ip";r=<remaining>;t=<seconds until full>` — and a refused request gets
 //! `429 Too Many Requests` with `Retry-After` (seconds) and a problem body.
 //!
+//! **Shared buckets.** One process's memory limits one process. Behind a load balancer, with
+//! several processes, the limit must be kept where all of them see it: give the layer a
+//! [`SharedBuckets`] (the service keeps them in Redis, one GCRA step per request in a Lua
+//! script). If the shared store cannot answer, the process's own buckets decide, so an
+//! outage of the store loosens the limit to one per process instead of refusing everyone
+//! or letting everyone through.
+//!
 //! The client is the connection's peer address (a proxy in front would make every client
 //! one; trusting `X-Forwarded-For` is deliberately not done here, as any client can send
 //! it). Memory is bounded: at most `max_clients` are tracked; when full, clients whose
@@ -45,17 +52,32 @@ struct Limiter {
     burst: u32,
     max_per_shard: usize,
     shards: Vec<Mutex<HashMap<IpAddr, Instant>>>,
+    shared: Option<Arc<dyn SharedBuckets>>,
 }
 
 /// What the limiter decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Decision {
-    allowed: bool,
-    remaining: u32,
+pub struct Decision {
+    /// Whether the request may pass.
+    pub allowed: bool,
+    /// Requests left in the burst after this one.
+    pub remaining: u32,
     /// Until the bucket is full again.
-    reset: Duration,
+    pub reset: Duration,
     /// Until a request would be allowed (zero if allowed).
-    retry_after: Duration,
+    pub retry_after: Duration,
+}
+
+/// Buckets kept outside the process, shared by every process that uses them.
+pub trait SharedBuckets: Send + Sync + std::fmt::Debug + 'static {
+    /// One GCRA step for `client`: one request every `interval`, bursts of `burst`. `None`
+    /// if the store could not answer (the process's own buckets then decide).
+    fn check<'a>(
+        &'a self,
+        client: IpAddr,
+        interval: Duration,
+        burst: u32,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Decision>> + Send + 'a>>;
 }
 
 impl RateLimitLayer {
@@ -76,15 +98,23 @@ impl RateLimitLayer {
         assert!(!interval.is_zero() && burst > 0, "rate limit: interval and burst must be positive");
         let shards = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
         let max_per_shard = DEFAULT_MAX_CLIENTS.div_ceil(SHARDS);
-        RateLimitLayer { limiter: Arc::new(Limiter { interval, burst, max_per_shard, shards }) }
+        RateLimitLayer { limiter: Arc::new(Limiter { interval, burst, max_per_shard, shards, shared: None }) }
+    }
+
+    /// Keeps the buckets in `shared`, this process's own as the fallback.
+    #[must_use]
+    pub fn shared(mut self, shared: Arc<dyn SharedBuckets>) -> RateLimitLayer {
+        let limiter = Arc::get_mut(&mut self.limiter).expect("configured before it is cloned");
+        limiter.shared = Some(shared);
+        self
     }
 
     /// Tracks at most `max` clients (default [`DEFAULT_MAX_CLIENTS`]).
     #[must_use]
     pub fn max_clients(self, max: usize) -> RateLimitLayer {
-        let Limiter { interval, burst, .. } = *self.limiter;
-        let mut layer = RateLimitLayer::new(interval, burst);
-        Arc::get_mut(&mut layer.limiter).expect("just built").max_per_shard = max.div_ceil(SHARDS).max(1);
+        let mut layer = self;
+        Arc::get_mut(&mut layer.limiter).expect("configured before it is cloned").max_per_shard =
+            max.div_ceil(SHARDS).max(1);
         layer
     }
 }
@@ -154,7 +184,11 @@ impl<S: Service> Service for RateLimit<S> {
             let client =
                 PeerAddr::of(request.extensions()).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
             let limiter = &self.limiter;
-            let decision = limiter.check(client, Instant::now());
+            let shared = match &limiter.shared {
+                Some(buckets) => buckets.check(client, limiter.interval, limiter.burst).await,
+                None => None,
+            };
+            let decision = shared.unwrap_or_else(|| limiter.check(client, Instant::now()));
             let mut response = if decision.allowed {
                 self.inner.call(request).await
             } else {

@@ -18,7 +18,8 @@
 //! waiters (they asked before the write finished) but does not store it.
 //!
 //! Each process has its own cache: a write made by another process is seen here once the
-//! entry expires (`ttl` bounds that staleness).
+//! entry expires (`ttl` bounds that staleness). With `--redis` the service shares one cache
+//! instead (`redis.rs`), and uses this one with a zero `ttl` for coalescing alone.
 
 use kiln_runtime::sync::watch;
 use std::collections::HashMap;
@@ -246,7 +247,7 @@ impl<K, V> std::fmt::Debug for Cache<K, V> {
 }
 
 /// `ttl` less up to a tenth, at random.
-fn jittered(ttl: Duration) -> Duration {
+pub(super) fn jittered(ttl: Duration) -> Duration {
     let random = u64::from_le_bytes(crate::auth::tokens::random_bytes::<8>());
     let tenth = ttl / 10;
     ttl - tenth.mul_f64((random % 1000) as f64 / 1000.0)
