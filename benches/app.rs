@@ -6,6 +6,11 @@
 //! SQL as `kiln-app`, and the same JWT code, so token work is equal on both sides.
 //!
 //! - `app_get_book`: `GET /books/{id}`.
+//! - `app_get_book_cache`: `GET /books/{id}` on three Kiln services — the book cache in the
+//!   process (the default; every request a hit once the 200 books are in), no cache
+//!   (`--cache-ttl 0`: every request reads SQLite), the cache in Redis (`--redis`: every
+//!   request one round trip to a local `redis-server`) — and the axum twin, which has no
+//!   cache.
 //! - `app_list_books`: `GET /books?limit=20` (a page and the total).
 //! - `app_login`: `POST /auth/login` at bcrypt cost [`BCRYPT_COST`] — bcrypt-bound; the time
 //!   per login is the figure to read (1 s ÷ it = logins per second per connection).
@@ -38,7 +43,10 @@ mod baseline;
 
 struct Servers {
     kiln: SocketAddr,
+    kiln_uncached: SocketAddr,
+    kiln_redis: SocketAddr,
     axum: SocketAddr,
+    _redis: kiln_test_support::redis::RedisServer,
     _dir: tempfile::TempDir,
     _kiln_rt: kiln::runtime::Runtime,
     _tokio_rt: tokio::runtime::Runtime,
@@ -46,24 +54,33 @@ struct Servers {
 
 fn start() -> Servers {
     let dir = tempfile::tempdir().unwrap();
-    let (kiln_db, axum_db) = (dir.path().join("kiln.db"), dir.path().join("axum.db"));
-    baseline::seed(&kiln_db, BCRYPT_COST, BOOKS);
-    baseline::seed(&axum_db, BCRYPT_COST, BOOKS);
+    let db = |name: &str| {
+        let path = dir.path().join(name);
+        baseline::seed(&path, BCRYPT_COST, BOOKS);
+        path
+    };
+    let axum_db = db("axum.db");
+    let redis = kiln_test_support::redis::RedisServer::start();
     let kiln_rt = kiln::runtime::Builder::new_multi_thread().worker_threads(workers()).build().unwrap();
-    let kiln = kiln_rt.block_on(async {
-        let mut config = kiln::app::config::Config {
-            db: kiln_db,
-            jwt_secret: Some(SECRET.to_vec()),
-            ..Default::default()
-        };
+    let serve = |db, tune: &dyn Fn(&mut kiln::app::config::Config)| {
+        let mut config =
+            kiln::app::config::Config { db, jwt_secret: Some(SECRET.to_vec()), ..Default::default() };
         config.auth.bcrypt_cost = BCRYPT_COST;
         config.auth.rate_burst = u32::MAX / 2; // the bench logs in far faster than a person
         config.auth.rate_per_sec = 1_000_000;
-        let app = kiln::app::build(config).await.unwrap();
-        let listener = kiln::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        kiln::spawn(kiln::app::serve(app, listener, std::future::pending()));
-        addr
+        tune(&mut config);
+        kiln_rt.block_on(async {
+            let app = kiln::app::build(config).await.unwrap();
+            let listener = kiln::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            kiln::spawn(kiln::app::serve(app, listener, std::future::pending()));
+            addr
+        })
+    };
+    let kiln = serve(db("kiln.db"), &|_| {});
+    let kiln_uncached = serve(db("uncached.db"), &|c| c.cache.ttl = std::time::Duration::ZERO);
+    let kiln_redis = serve(db("redis.db"), &|c| {
+        c.redis = Some(kiln::redis::ClientConfig::from_url(&redis.url()).unwrap());
     });
     let tokio_rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(workers()).enable_all().build().unwrap();
@@ -73,7 +90,16 @@ fn start() -> Servers {
         tokio::spawn(async move { baseline::serve(listener, &axum_db, &SECRET).await });
         addr
     });
-    Servers { kiln, axum, _dir: dir, _kiln_rt: kiln_rt, _tokio_rt: tokio_rt }
+    Servers {
+        kiln,
+        kiln_uncached,
+        kiln_redis,
+        axum,
+        _redis: redis,
+        _dir: dir,
+        _kiln_rt: kiln_rt,
+        _tokio_rt: tokio_rt,
+    }
 }
 
 /// One request through the shared client; returns the status and the body as JSON.
@@ -136,6 +162,28 @@ fn bench(c: &mut Criterion) {
             client_rt.block_on(send(&client, "GET", format!("http://{addr}/books/{}", i.get()), None, None));
         assert_eq!(status, StatusCode::OK);
     });
+
+    let get_book = |addr: SocketAddr| {
+        i.set(i.get() % BOOKS + 1);
+        let (status, _) =
+            client_rt.block_on(send(&client, "GET", format!("http://{addr}/books/{}", i.get()), None, None));
+        assert_eq!(status, StatusCode::OK);
+    };
+    let mut cached = |b: &mut paired::Bencher| b.iter(|| get_book(servers.kiln));
+    let mut uncached = |b: &mut paired::Bencher| b.iter(|| get_book(servers.kiln_uncached));
+    let mut in_redis = |b: &mut paired::Bencher| b.iter(|| get_book(servers.kiln_redis));
+    let mut on_axum = |b: &mut paired::Bencher| b.iter(|| get_book(servers.axum));
+    paired::compare(
+        c,
+        "app",
+        &name("app_get_book_cache"),
+        &mut [
+            ("kiln", &mut cached),
+            ("kiln-uncached", &mut uncached),
+            ("kiln-redis-cache", &mut in_redis),
+            ("axum", &mut on_axum),
+        ],
+    );
 
     group(c, &name("app_list_books"), None, &servers, |addr| {
         let (status, page) =
