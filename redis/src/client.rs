@@ -19,6 +19,7 @@ use crate::error::{ErrorKind, RedisError};
 use crate::value::{FromValue, Value};
 use kiln_net::net::TcpStream;
 use kiln_runtime::sync::Mutex as AsyncMutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,10 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Each command's answer.
     pub command_timeout: Duration,
+    /// Connections in the pool, each shared by every task (pipelined); commands take them in
+    /// turn. One is enough for most programs: a connection carries many commands at once,
+    /// and more only help when one connection's reader or writer task is the bottleneck.
+    pub connections: usize,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -48,6 +53,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -87,7 +93,8 @@ impl ClientConfig {
         Ok(ClientConfig { addr, db, username, password, ..ClientConfig::local() })
     }
 
-    /// `127.0.0.1:6379`, database 0, no password, 1 s to connect, 1 s per command.
+    /// `127.0.0.1:6379`, database 0, no password, 1 s to connect, 1 s per command, one
+    /// connection.
     pub fn local() -> ClientConfig {
         ClientConfig {
             addr: "127.0.0.1:6379".into(),
@@ -96,6 +103,7 @@ impl ClientConfig {
             password: None,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(1),
+            connections: 1,
         }
     }
 }
@@ -180,12 +188,22 @@ struct Down {
 }
 
 /// A Redis client; cheap to share (`Arc`), safe to use from every task.
+///
+/// It holds a pool of `config.connections` connections (one by default), each multiplexed:
+/// every task's commands are pipelined on it. Commands take the connections in turn; one
+/// that failed is made again on its next turn, with backoff after failures.
 pub struct Client {
     config: ClientConfig,
-    current: Mutex<Option<Connection>>,
-    /// Held while a connection is being made: one reconnect at a time.
-    connecting: AsyncMutex<()>,
+    slots: Vec<Slot>,
+    next: AtomicUsize,
     down: Mutex<Option<Down>>,
+}
+
+/// One connection of the pool.
+struct Slot {
+    current: Mutex<Option<Connection>>,
+    /// Held while this slot's connection is being made: one reconnect at a time.
+    connecting: AsyncMutex<()>,
 }
 
 impl std::fmt::Debug for Client {
@@ -204,16 +222,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Client {
     /// A client that connects on first use.
     pub fn new(config: ClientConfig) -> Client {
-        Client { config, current: Mutex::new(None), connecting: AsyncMutex::new(()), down: Mutex::new(None) }
+        let slots = (0..config.connections.max(1))
+            .map(|_| Slot { current: Mutex::new(None), connecting: AsyncMutex::new(()) })
+            .collect();
+        Client { config, slots, next: AtomicUsize::new(0), down: Mutex::new(None) }
     }
 
-    /// A client, connected now (to report a wrong address or password at startup).
+    /// A client with every connection made now (to report a wrong address or password at
+    /// startup).
     ///
     /// # Errors
-    /// The connection or its handshake failed.
+    /// A connection or its handshake failed.
     pub async fn connect(config: ClientConfig) -> Result<Client, RedisError> {
         let client = Client::new(config);
-        client.connection().await?;
+        for _ in 0..client.slots.len() {
+            client.connection().await?;
+        }
         Ok(client)
     }
 
@@ -222,13 +246,14 @@ impl Client {
         &self.config
     }
 
-    /// The shared connection, made (again) if there is none or it failed.
+    /// The next connection of the pool, made (again) if there is none or it failed.
     async fn connection(&self) -> Result<Connection, RedisError> {
-        if let Some(c) = lock(&self.current).as_ref().filter(|c| !c.is_closed()) {
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        if let Some(c) = lock(&slot.current).as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let _one = self.connecting.lock().await;
-        if let Some(c) = lock(&self.current).as_ref().filter(|c| !c.is_closed()) {
+        let _one = slot.connecting.lock().await;
+        if let Some(c) = lock(&slot.current).as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone()); // another task reconnected meanwhile
         }
         if let Some(down) = lock(&self.down).as_ref() {
@@ -241,7 +266,7 @@ impl Client {
                 if lock(&self.down).take().is_some() {
                     tracing::info!(addr = %self.config.addr, "redis: connected again");
                 }
-                *lock(&self.current) = Some(c.clone());
+                *lock(&slot.current) = Some(c.clone());
                 Ok(c)
             }
             Err(error) => {

@@ -15,8 +15,9 @@
 //! - `value.rs` — [`Value`], and [`FromValue`] into Rust types.
 //! - `connection.rs` — one socket shared by many tasks: pipelined requests matched to
 //!   answers in order.
-//! - `client.rs` — [`Client`]: the handshake (`HELLO 3`, `AUTH`, `SELECT`), reconnection with
-//!   backoff, time limits, [`Cmd`], [`Script`] (`EVALSHA`, reloaded after `NOSCRIPT`).
+//! - `client.rs` — [`Client`]: a pool of multiplexed connections (one by default), the
+//!   handshake (`HELLO 3`, `AUTH`, `SELECT`), reconnection with backoff, time limits,
+//!   [`Cmd`], [`Script`] (`EVALSHA`, reloaded after `NOSCRIPT`).
 //! - `pubsub.rs` — [`Subscription`] (RESP3 pushes on a connection of its own) and `PUBLISH`.
 //! - `error.rs` — [`RedisError`], with the server's error codes typed.
 

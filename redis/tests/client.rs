@@ -179,3 +179,40 @@ fn a_subscriber_gets_what_is_published_after_it_subscribed() {
         redis.ping().await.unwrap(); // the shared connection was not the subscribed one
     });
 }
+
+#[test]
+fn a_pool_takes_its_connections_in_turn_and_replaces_a_killed_one() {
+    let server = RedisServer::start();
+    rt().block_on(async {
+        let config = ClientConfig { connections: 3, ..ClientConfig::from_url(&server.url()).unwrap() };
+        let redis = Client::connect(config).await.unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..6 {
+            ids.push(redis.query::<i64>(&cmd("CLIENT").arg("ID")).await.unwrap());
+        }
+        let distinct: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), 3, "three connections: {ids:?}");
+        assert_eq!(ids[..3], ids[3..], "taken in turn: {ids:?}");
+
+        // The server drops one of them; its next turn makes a new one.
+        let killed: i64 = redis.query(&cmd("CLIENT").arg("KILL").arg("ID").arg(ids[1])).await.unwrap();
+        assert_eq!(killed, 1);
+        let mut after = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while after.len() < 6 {
+            match redis.query::<i64>(&cmd("CLIENT").arg("ID")).await {
+                Ok(id) => after.push(id),
+                Err(e) => {
+                    assert!(e.is_transient(), "{e}");
+                    assert!(std::time::Instant::now() < deadline, "never replaced: {e}");
+                }
+            }
+        }
+        let now: std::collections::BTreeSet<i64> = after.iter().copied().collect();
+        assert_eq!(now.len(), 3, "{after:?}");
+        assert!(
+            !now.contains(&ids[1]) && now.contains(&ids[0]) && now.contains(&ids[2]),
+            "{ids:?} then {after:?}"
+        );
+    });
+}
