@@ -114,26 +114,20 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         None => jobs::Jobs::Sqlite(jobs::SqliteQueue::new(pool.clone())),
     };
     let state = state::AppState {
-        books: std::sync::Arc::new(match &redis {
-            Some(r) => cache::ReadThrough::Redis(cache::RedisCache::new(
-                r.clone(),
-                "{kiln}:cache:books",
-                false,
-                config.cache,
-            )),
-            None => cache::ReadThrough::Local(cache::Cache::new(config.cache)),
-        }),
+        books: std::sync::Arc::new(cache::ReadThrough::new(
+            redis.as_ref(),
+            "{kiln}:cache:books",
+            false,
+            config.cache,
+        )),
         job_counters: std::sync::Arc::default(),
         http_stats: std::sync::Arc::default(),
-        listings: std::sync::Arc::new(match &redis {
-            Some(r) => cache::ReadThrough::Redis(cache::RedisCache::new(
-                r.clone(),
-                "{kiln}:cache:listings",
-                true,
-                config.cache,
-            )),
-            None => cache::ReadThrough::Local(cache::Cache::new(config.cache)),
-        }),
+        listings: std::sync::Arc::new(cache::ReadThrough::new(
+            redis.as_ref(),
+            "{kiln}:cache:listings",
+            true,
+            config.cache,
+        )),
         jobs: std::sync::Arc::new(jobs),
         redis,
         pool,

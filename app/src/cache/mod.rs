@@ -53,6 +53,22 @@ where
     K: Hash + Eq + Clone + Display + Send + Sync + 'static,
     V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
+    /// In Redis under `namespace` if a client is given (see [`RedisCache::new`]), else in
+    /// this process.
+    pub fn new(
+        redis: Option<&std::sync::Arc<kiln_redis::Client>>,
+        namespace: &str,
+        generational_keys: bool,
+        config: CacheConfig,
+    ) -> Self {
+        match redis {
+            Some(client) => {
+                ReadThrough::Redis(RedisCache::new(client.clone(), namespace, generational_keys, config))
+            }
+            None => ReadThrough::Local(Cache::new(config)),
+        }
+    }
+
     /// The value for `key`, from the cache or from `load` (see [`Cache::get_or_load`]).
     ///
     /// # Errors
