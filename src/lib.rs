@@ -10,6 +10,7 @@
 //! | net | `net` | `kiln-net` | TCP/UDP/Unix sockets, async IO traits, framing, accept loop, echo server |
 //! | http | `http` | `kiln-http` | HTTP/1.1 parsing, server, router, extractors, middleware, client |
 //! | redis | `redis` | `kiln-redis` | a Redis client: pipelining, RESP3, reconnection, scripts |
+//! | postgres | `postgres` | `kiln-postgres` | a PostgreSQL client: pipelining, statement cache, transactions, LISTEN/NOTIFY, a pool |
 //! | app | `app` (default) | `kiln-app` | the service (auth, books, loans) and the week-2 chat; the `kiln` binary |
 //!
 //! The default is everything, so `cargo run --release` starts the service. A program that
@@ -45,6 +46,11 @@ pub use kiln_http as http;
 /// Kiln's Redis client: RESP2/RESP3, pipelining on one connection, reconnection, scripts.
 #[cfg(feature = "redis")]
 pub use kiln_redis as redis;
+
+/// Kiln's PostgreSQL client: protocol v3, SCRAM, pipelining, a statement cache, transactions,
+/// LISTEN/NOTIFY, cancellation, a pool.
+#[cfg(feature = "postgres")]
+pub use kiln_postgres as postgres;
 
 /// The applications: the service (configuration, storage, auth, the library's routes) and the
 /// week-2 chat server.

@@ -9,7 +9,8 @@
 //! [`wait_until`]) and prove a drop happened ([`drop_flag`]). With the `http` feature,
 //! the `http` module starts a server on a free loopback port and reads responses off a raw socket,
 //! byte for byte, for tests that check the wire format itself. With the `redis` feature,
-//! the `redis` module runs a private `redis-server` on a free port.
+//! the `redis` module runs a private `redis-server` on a free port; with `postgres`, the
+//! `postgres` module a private PostgreSQL cluster.
 //!
 //! Under `--cfg loom` the runtime swaps its primitives for loom's and the loom models need
 //! none of this, so the crate is empty there.
@@ -25,6 +26,8 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 
