@@ -294,7 +294,10 @@ async fn write_loop(
 ) {
     let mut out = BytesMut::new();
     while let Some(first) = queue.recv().await {
-        if queue.is_empty() {
+        // Other requests in flight mean tasks are using the connection together: let the
+        // ones woken with this one queue theirs, and one write carries them all. Alone, a
+        // request goes at once (the yield would cost it a trip through the run queue).
+        if queue.is_empty() && shared.outstanding.load(Ordering::SeqCst) > 1 {
             kiln_runtime::task::yield_now().await;
         }
         let mut next = Some(first);
