@@ -65,7 +65,7 @@ pub const MIGRATIONS: &[Migration] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
     /// The database is from a newer version of Kiln.
-    #[error("the database is at schema version {found}, newer than this binary's {known}: it was written by a newer Kiln; use that version or a fresh --db file")]
+    #[error("the database is at schema version {found}, newer than this binary's {known}: it was written by a newer Kiln; use that version or a fresh database")]
     TooNew {
         /// The database's version.
         found: i64,
@@ -83,6 +83,9 @@ pub enum MigrationError {
     /// SQLite failed.
     #[error("migration failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("migration failed: {0}")]
+    Postgres(#[from] kiln_postgres::PgError),
 }
 
 /// The newest schema version this binary knows.

@@ -1,8 +1,10 @@
 //! Storage: SQLite through rusqlite — the connection pool (`pool.rs`), the schema
-//! migrations (`migrations.rs`) and cached statements (`cached.rs`).
+//! migrations (`migrations.rs`) and cached statements (`cached.rs`) — and the same schema
+//! on PostgreSQL through `kiln-postgres` (`pg_migrations.rs`).
 
 pub mod cached;
 pub mod migrations;
+pub mod pg_migrations;
 pub mod pool;
 
 pub use cached::CachedStatements;
