@@ -15,7 +15,9 @@
 //! `NoticeResponse` arrive between requests and belong to none: notifications go to the
 //! connection's listener, notices to the log.
 //!
-//! A caller that stops waiting leaves its entry; the answer is read and dropped. When the
+//! The reader takes a request off the FIFO at the first message of its answer and gathers
+//! the rest without the lock. A caller that stops waiting leaves its entry; the answer is
+//! read and dropped. When the
 //! socket fails every waiting request gets the error and the connection reports itself
 //! closed.
 
@@ -334,33 +336,47 @@ async fn read_loop(
     notifications: Option<mpsc::UnboundedSender<Notification>>,
 ) {
     let mut chunk = vec![0u8; 16 * 1024];
+    // The request being answered, taken off the FIFO at its first message: its messages
+    // gather here without touching the lock again until its `ReadyForQuery`.
+    let mut current: Option<Pending> = None;
+    let fail = |current: &mut Option<Pending>, error: PgError| {
+        if let Some(Pending { respond: Some(respond), .. }) = current.take() {
+            let _ = respond.send(Err(error.clone()));
+        }
+        shared.fail_all(&error);
+    };
     loop {
         loop {
             match Message::parse(&mut buf) {
                 Ok(None) => break,
-                Ok(Some(message)) => deliver(&shared, message, notifications.as_ref()),
+                Ok(Some(message)) => deliver(&shared, &mut current, message, notifications.as_ref()),
                 Err(e) => {
                     tracing::error!(error = %e, "postgres: a malformed message; closing the connection");
-                    shared.fail_all(&PgError::Protocol(e.to_string()));
+                    fail(&mut current, PgError::Protocol(e.to_string()));
                     return;
                 }
             }
         }
         match read.read(&mut chunk).await {
             Ok(0) => {
-                shared.fail_all(&PgError::Io("the server closed the connection".into()));
+                fail(&mut current, PgError::Io("the server closed the connection".into()));
                 return;
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) => {
-                shared.fail_all(&PgError::Io(format!("reading: {e}")));
+                fail(&mut current, PgError::Io(format!("reading: {e}")));
                 return;
             }
         }
     }
 }
 
-fn deliver(shared: &Shared, message: Message, notifications: Option<&mpsc::UnboundedSender<Notification>>) {
+fn deliver(
+    shared: &Shared,
+    current: &mut Option<Pending>,
+    message: Message,
+    notifications: Option<&mpsc::UnboundedSender<Notification>>,
+) {
     match message {
         Message::NotificationResponse(n) => {
             if let (Some(tx), Ok(channel), Ok(payload)) = (notifications, n.channel(), n.message()) {
@@ -377,7 +393,7 @@ fn deliver(shared: &Shared, message: Message, notifications: Option<&mpsc::Unbou
         }
         Message::ParameterStatus(_) => {}
         Message::ReadyForQuery(_) => {
-            let done = shared.pending().pop_front();
+            let done = current.take().or_else(|| shared.pending().pop_front());
             if done.is_some() {
                 shared.outstanding.fetch_sub(1, Ordering::SeqCst);
             }
@@ -391,9 +407,11 @@ fn deliver(shared: &Shared, message: Message, notifications: Option<&mpsc::Unbou
             }
         }
         other => {
-            let mut pending = shared.pending();
-            match pending.front_mut() {
-                Some(front) if front.respond.is_some() => front.messages.push(other),
+            if current.is_none() {
+                *current = shared.pending().pop_front();
+            }
+            match current {
+                Some(Pending { messages, respond: Some(_) }) => messages.push(other),
                 Some(_) => {}
                 None => {
                     // A FATAL error outside any request: the server is about to close.
