@@ -74,6 +74,17 @@ impl From<rusqlite::Error> for AppError {
     }
 }
 
+/// A PostgreSQL failure: no pooled connection in time is the server at its limit (503);
+/// anything else is the server's fault (500, logged).
+impl From<kiln_postgres::PgError> for AppError {
+    fn from(e: kiln_postgres::PgError) -> AppError {
+        match e {
+            kiln_postgres::PgError::PoolTimeout(_) => AppError::Busy { retry_after: 1 },
+            e => AppError::Db(DbError::Postgres(e)),
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response<Body> {
         let status = match &self {

@@ -130,6 +130,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         )),
         jobs: std::sync::Arc::new(jobs),
         redis,
+        db: db::Db::Sqlite(pool.clone()),
         pool,
         keys,
         successors: auth::tokens::SuccessorKey::new(&secret),

@@ -17,7 +17,9 @@ use std::sync::Arc;
 /// The router's state; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The database.
+    /// The database, for what runs on either backend (the library so far).
+    pub db: crate::db::Db,
+    /// The SQLite pool, for what runs on SQLite only (auth, for now).
     pub pool: Pool,
     /// Signs and verifies access tokens.
     pub keys: JwtKeys,

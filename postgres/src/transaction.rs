@@ -9,8 +9,6 @@
 
 use crate::client::Client;
 use crate::error::PgError;
-use crate::row::Row;
-use crate::types::ToSql;
 use bytes::BytesMut;
 
 /// How isolated a transaction is from concurrent ones.
@@ -62,47 +60,16 @@ impl Client {
     }
 }
 
+/// Statements run inside the transaction through the client's methods:
+/// `tx.query(…)`, `tx.execute(…)`, and anything that takes a `&Client`.
+impl std::ops::Deref for Transaction<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client
+    }
+}
+
 impl Transaction<'_> {
-    /// As [`Client::query`], inside the transaction.
-    ///
-    /// # Errors
-    /// As [`Client::query`]; after an error the transaction can only roll back.
-    pub async fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Row>, PgError> {
-        self.client.query(sql, params).await
-    }
-
-    /// As [`Client::query_one`], inside the transaction.
-    ///
-    /// # Errors
-    /// As [`Client::query_one`].
-    pub async fn query_one(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Row, PgError> {
-        self.client.query_one(sql, params).await
-    }
-
-    /// As [`Client::query_opt`], inside the transaction.
-    ///
-    /// # Errors
-    /// As [`Client::query_opt`].
-    pub async fn query_opt(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<Row>, PgError> {
-        self.client.query_opt(sql, params).await
-    }
-
-    /// As [`Client::execute`], inside the transaction.
-    ///
-    /// # Errors
-    /// As [`Client::execute`].
-    pub async fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<u64, PgError> {
-        self.client.execute(sql, params).await
-    }
-
-    /// As [`Client::batch_execute`], inside the transaction.
-    ///
-    /// # Errors
-    /// As [`Client::batch_execute`].
-    pub async fn batch_execute(&self, sql: &str) -> Result<(), PgError> {
-        self.client.batch_execute(sql).await
-    }
-
     /// Commits.
     ///
     /// # Errors

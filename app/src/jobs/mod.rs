@@ -31,6 +31,7 @@
 //!   [`Queue`] trait every backend implements.
 //! - `sqlite.rs` — the embedded backend: each claim is one short write transaction.
 //! - `redis.rs`, `scripts.lua` — the shared backend: each step one Lua script in Redis.
+//! - `postgres.rs` — jobs in PostgreSQL's `jobs` table: enqueueing in a transaction.
 //! - `backend.rs` — [`Jobs`], the one the service runs on, and the outbox that keeps
 //!   enqueues transactional with Redis too.
 //! - `backoff.rs` — when a failed job runs again.
@@ -42,6 +43,7 @@
 pub mod backend;
 pub mod backoff;
 pub mod kinds;
+pub mod postgres;
 pub mod redis;
 pub mod registry;
 pub mod sqlite;

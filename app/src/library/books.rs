@@ -11,11 +11,17 @@
 //! `available` is `copies` minus the open loans, kept in the row so a borrow is one
 //! conditional `UPDATE … WHERE available > 0` inside its transaction. Changing `copies` below
 //! the number on loan, or deleting a book with open loans, is a 409.
+//!
+//! Every function runs on either backend ([`Db`]). The SQL differs where the dialects do:
+//! SQLite's `COLLATE NOCASE` is `lower(…)` on PostgreSQL (with an index on `lower(author)`),
+//! its case-insensitive `LIKE` is `ILIKE`, its `?N` parameters are `$N`, and on PostgreSQL a
+//! change locks the book's row (`FOR UPDATE`) where SQLite's single writer already excludes
+//! every other.
 
 use super::validate::{BookInput, ValidBook};
 use crate::clock::unix_now;
 use crate::db::CachedStatements;
-use crate::db::Pool;
+use crate::db::Db;
 use crate::error::{AppError, FieldError};
 use base64::Engine;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -49,6 +55,19 @@ pub struct Book {
 }
 
 const COLUMNS: &str = "id, title, author, year, isbn, copies, available";
+
+/// A book from a PostgreSQL row of [`COLUMNS`].
+fn pg_book(r: &kiln_postgres::Row) -> Result<Book, AppError> {
+    Ok(Book {
+        id: r.try_get(0)?,
+        title: r.try_get(1)?,
+        author: r.try_get(2)?,
+        year: r.try_get(3)?,
+        isbn: r.try_get(4)?,
+        copies: r.try_get(5)?,
+        available: r.try_get(6)?,
+    })
+}
 
 fn book(r: &Row<'_>) -> rusqlite::Result<Book> {
     Ok(Book {
@@ -133,6 +152,20 @@ impl Order {
         format!("({}, id) {} (?7, ?8)", self.key, if self.descending { ">=" } else { "<=" })
     }
 
+    /// The key as PostgreSQL writes it (`COLLATE NOCASE` is `lower(…)` there).
+    fn pg_key(&self) -> &'static str {
+        match self.key {
+            "title COLLATE NOCASE" => "lower(title)",
+            "author COLLATE NOCASE" => "lower(author)",
+            key => key,
+        }
+    }
+
+    /// Whether the key is text (compared through `lower` on PostgreSQL).
+    fn is_text(&self) -> bool {
+        self.key.ends_with("NOCASE")
+    }
+
     /// The value of this order's key in `book`.
     fn key_of(&self, book: &Book) -> serde_json::Value {
         match self.key {
@@ -189,7 +222,7 @@ fn order(sort: &str) -> Option<Order> {
 ///
 /// # Errors
 /// 422 for out-of-range parameters (each named); storage failures.
-pub async fn list(pool: &Pool, mut query: ListQuery) -> Result<Page, AppError> {
+pub async fn list(db: &Db, mut query: ListQuery) -> Result<Page, AppError> {
     // An empty cursor is no cursor (a client filling `cursor={next_cursor}` on the first page).
     query.cursor = query.cursor.filter(|c| !c.is_empty());
     let mut errors = Vec::new();
@@ -213,6 +246,13 @@ pub async fn list(pool: &Pool, mut query: ListQuery) -> Result<Page, AppError> {
         return Err(AppError::Validation(errors));
     }
     let q = query.clone();
+    let pool = match db {
+        Db::Sqlite(pool) => pool,
+        Db::Postgres(pg) => {
+            let (items, total, offset) = pg_list(pg, q, order, position, limit, offset).await?;
+            return Ok(page(query, sort, order, limit, items, total, offset));
+        }
+    };
     let (items, total, offset) = pool
         .read(move |c| {
             // NULL parameters switch a filter off; LIKE's own wildcards in `q` are escaped.
@@ -266,6 +306,19 @@ pub async fn list(pool: &Pool, mut query: ListQuery) -> Result<Page, AppError> {
             Ok::<_, AppError>((items, total, offset))
         })
         .await?;
+    Ok(page(query, sort, order, limit, items, total, offset))
+}
+
+/// A listing's page with its links, from the rows the query found.
+fn page(
+    query: ListQuery,
+    sort: String,
+    order: Order,
+    limit: i64,
+    items: Vec<Book>,
+    total: i64,
+    offset: i64,
+) -> Page {
     let more = offset + (items.len() as i64) < total;
     let next_cursor = items.last().filter(|_| more).map(|last| encode_cursor(&sort, order, last));
     let next = next_cursor.as_ref().map(|cursor| {
@@ -276,7 +329,50 @@ pub async fn list(pool: &Pool, mut query: ListQuery) -> Result<Page, AppError> {
         };
         format!("/books?{}", serde_urlencoded::to_string(&next).expect("a flat query encodes"))
     });
-    Ok(Page { items, total, limit, offset, next, next_cursor })
+    Page { items, total, limit, offset, next, next_cursor }
+}
+
+/// [`list`]'s queries on PostgreSQL: the books, how many match, and the page's offset.
+async fn pg_list(
+    pg: &kiln_postgres::Pool,
+    q: ListQuery,
+    order: Order,
+    position: Option<(serde_json::Value, i64)>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Book>, i64, i64), AppError> {
+    use kiln_postgres::ToSql;
+    // NULL parameters switch a filter off; ILIKE's own wildcards in `q` are escaped.
+    let filter = r"($1::text IS NULL OR lower(author) = lower($1))
+                  AND ($2::int4 IS NULL OR year >= $2) AND ($3::int4 IS NULL OR year <= $3)
+                  AND ($4::text IS NULL OR title ILIKE '%' || $4 || '%' ESCAPE '\')";
+    let like = q.q.as_deref().map(|s| s.replace('\\', r"\\").replace('%', r"\%").replace('_', r"\_"));
+    let c = pg.get().await?;
+    let filters: [&dyn ToSql; 4] = [&q.author, &q.year_from, &q.year_to, &like];
+    let total: i64 =
+        c.query_one(&format!("SELECT COUNT(*) FROM books WHERE {filter}"), &filters).await?.try_get(0)?;
+    let key = order.pg_key();
+    let by = order.by().replace(order.key, key);
+    let Some((cursor, after_id)) = position else {
+        let sql = format!("SELECT {COLUMNS} FROM books WHERE {filter} ORDER BY {by} LIMIT $5 OFFSET $6");
+        let rows = c.query(&sql, &[&q.author, &q.year_from, &q.year_to, &like, &limit, &offset]).await?;
+        return Ok((rows.iter().map(pg_book).collect::<Result<_, _>>()?, total, offset));
+    };
+    // A cursor page: the books after the cursor's (key, id), as on SQLite; the cursor's key
+    // is compared as the column is (through lower() for text).
+    let (text_key, int_key) =
+        (cursor.as_str().unwrap_or_default().to_owned(), cursor.as_i64().unwrap_or_default());
+    let (position, key_param): (&dyn ToSql, &str) =
+        if order.is_text() { (&text_key, "lower($5::text)") } else { (&int_key, "$5::int8") };
+    let (after, at) = if order.descending { ("<", ">=") } else { (">", "<=") };
+    let params: [&dyn ToSql; 6] = [&q.author, &q.year_from, &q.year_to, &like, position, &after_id];
+    let page = format!(
+        "SELECT {COLUMNS} FROM books WHERE {filter} AND ({key}, id) {after} ({key_param}, $6) ORDER BY {by} LIMIT $7"
+    );
+    let rows = c.query(&page, &[params.as_slice(), &[&limit]].concat()).await?;
+    let skipped = format!("SELECT COUNT(*) FROM books WHERE {filter} AND ({key}, id) {at} ({key_param}, $6)");
+    let offset: i64 = c.query_one(&skipped, &params).await?.try_get(0)?;
+    Ok((rows.iter().map(pg_book).collect::<Result<_, _>>()?, total, offset))
 }
 
 /// A cursor's key as the SQL value it is compared with.
@@ -311,21 +407,30 @@ fn bounded(
 ///
 /// # Errors
 /// 404.
-pub async fn get(pool: &Pool, id: i64) -> Result<Book, AppError> {
-    pool.read(move |c| fetch(c, id)).await
+pub async fn get(db: &Db, id: i64) -> Result<Book, AppError> {
+    find(db, id).await?.ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: i64) -> AppError {
+    AppError::NotFound(format!("no book with id {id}"))
 }
 
 /// Book `id`, or `None` (what a cache keeps for a missing book).
 ///
 /// # Errors
 /// Storage failures.
-pub async fn find(pool: &Pool, id: i64) -> Result<Option<Book>, AppError> {
-    pool.read(move |c| match fetch(c, id) {
-        Ok(book) => Ok(Some(book)),
-        Err(AppError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e),
-    })
-    .await
+pub async fn find(db: &Db, id: i64) -> Result<Option<Book>, AppError> {
+    match db {
+        Db::Sqlite(pool) => {
+            pool.read(move |c| match fetch(c, id) {
+                Ok(book) => Ok(Some(book)),
+                Err(AppError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await
+        }
+        Db::Postgres(pg) => pg_fetch(&*pg.get().await?, id, "").await,
+    }
 }
 
 fn fetch(c: &Connection, id: i64) -> Result<Book, AppError> {
@@ -333,7 +438,14 @@ fn fetch(c: &Connection, id: i64) -> Result<Book, AppError> {
     c.prepare_cached("SELECT id, title, author, year, isbn, copies, available FROM books WHERE id = ?1")?
         .query_row([id], book)
         .optional()?
-        .ok_or_else(|| AppError::NotFound(format!("no book with id {id}")))
+        .ok_or_else(|| not_found(id))
+}
+
+/// Book `id` on PostgreSQL; `lock` is `""` or `" FOR UPDATE"` (the row held until the
+/// transaction ends).
+async fn pg_fetch(c: &kiln_postgres::Client, id: i64, lock: &str) -> Result<Option<Book>, AppError> {
+    let sql = format!("SELECT {COLUMNS} FROM books WHERE id = $1{lock}");
+    c.query_opt(&sql, &[&id]).await?.as_ref().map(pg_book).transpose()
 }
 
 fn unique_isbn(e: rusqlite::Error, isbn: Option<&str>) -> AppError {
@@ -347,44 +459,105 @@ fn unique_isbn(e: rusqlite::Error, isbn: Option<&str>) -> AppError {
     }
 }
 
+fn pg_unique_isbn(e: kiln_postgres::PgError, isbn: Option<&str>) -> AppError {
+    match isbn {
+        Some(isbn) if e.is_unique_violation() => AppError::Conflict(format!("another book has ISBN {isbn}")),
+        _ => AppError::from(e),
+    }
+}
+
 /// Adds a book (all copies available).
 ///
 /// # Errors
 /// 422, 409 on a taken ISBN.
-pub async fn create(pool: &Pool, input: BookInput) -> Result<Book, AppError> {
+pub async fn create(db: &Db, input: BookInput) -> Result<Book, AppError> {
     let b = input.validate().map_err(AppError::Validation)?;
-    pool.transaction(move |tx| {
-        tx.execute_cached(
-            "INSERT INTO books (title, author, year, isbn, copies, available, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-            params![b.title, b.author, b.year, b.isbn, b.copies, unix_now()],
-        )
-        .map_err(|e| unique_isbn(e, b.isbn.as_deref()))?;
-        fetch(tx, tx.last_insert_rowid())
-    })
-    .await
+    match db {
+        Db::Sqlite(pool) => {
+            pool.transaction(move |tx| {
+                tx.execute_cached(
+                    "INSERT INTO books (title, author, year, isbn, copies, available, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                    params![b.title, b.author, b.year, b.isbn, b.copies, unix_now()],
+                )
+                .map_err(|e| unique_isbn(e, b.isbn.as_deref()))?;
+                fetch(tx, tx.last_insert_rowid())
+            })
+            .await
+        }
+        Db::Postgres(pg) => {
+            let sql = format!(
+                "INSERT INTO books (title, author, year, isbn, copies, available, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING {COLUMNS}"
+            );
+            let c = pg.get().await?;
+            let row = c
+                .query_one(&sql, &[&b.title, &b.author, &b.year, &b.isbn, &b.copies, &unix_now()])
+                .await
+                .map_err(|e| pg_unique_isbn(e, b.isbn.as_deref()))?;
+            pg_book(&row)
+        }
+    }
 }
 
 /// Replaces every field of book `id`; `available` follows the change in `copies`.
 ///
 /// # Errors
 /// 404, 422, 409 (ISBN taken, or fewer copies than are on loan).
-pub async fn replace(pool: &Pool, id: i64, input: BookInput) -> Result<Book, AppError> {
+pub async fn replace(db: &Db, id: i64, input: BookInput) -> Result<Book, AppError> {
     let b = input.validate().map_err(AppError::Validation)?;
-    pool.transaction(move |tx| store(tx, id, b)).await
+    change(db, id, move |_| Ok(b)).await
 }
 
-fn store(tx: &Connection, id: i64, b: ValidBook) -> Result<Book, AppError> {
-    let current = fetch(tx, id)?;
+/// Reads book `id`, lets `edit` make its new fields from it, and stores them: one
+/// transaction, the row locked on PostgreSQL from the read to the write.
+async fn change(
+    db: &Db,
+    id: i64,
+    edit: impl FnOnce(Book) -> Result<ValidBook, AppError> + Send + 'static,
+) -> Result<Book, AppError> {
+    match db {
+        Db::Sqlite(pool) => {
+            pool.transaction(move |tx| {
+                let current = fetch(tx, id)?;
+                let b = edit(current.clone())?;
+                let on_loan = copies_on_loan(&current, &b)?;
+                tx.execute_cached(
+                    "UPDATE books SET title = ?2, author = ?3, year = ?4, isbn = ?5, copies = ?6, available = ?6 - ?7 WHERE id = ?1",
+                    params![id, b.title, b.author, b.year, b.isbn, b.copies, on_loan],
+                )
+                .map_err(|e| unique_isbn(e, b.isbn.as_deref()))?;
+                fetch(tx, id)
+            })
+            .await
+        }
+        Db::Postgres(pg) => {
+            let mut c = pg.get().await?;
+            let tx = c.transaction().await?;
+            let current = pg_fetch(&tx, id, " FOR UPDATE").await?.ok_or_else(|| not_found(id))?;
+            let b = edit(current.clone())?;
+            let on_loan = copies_on_loan(&current, &b)?;
+            let sql = format!(
+                "UPDATE books SET title = $2, author = $3, year = $4, isbn = $5, copies = $6, available = $6 - $7 \
+                 WHERE id = $1 RETURNING {COLUMNS}"
+            );
+            let row = tx
+                .query_one(&sql, &[&id, &b.title, &b.author, &b.year, &b.isbn, &b.copies, &on_loan])
+                .await
+                .map_err(|e| pg_unique_isbn(e, b.isbn.as_deref()))?;
+            let book = pg_book(&row)?;
+            tx.commit().await?;
+            Ok(book)
+        }
+    }
+}
+
+/// The copies of `current` on loan, if the new fields `b` keep at least that many.
+fn copies_on_loan(current: &Book, b: &ValidBook) -> Result<i64, AppError> {
     let on_loan = current.copies - current.available;
     if b.copies < on_loan {
         return Err(AppError::Conflict(format!("{on_loan} copies are on loan; copies cannot go below that")));
     }
-    tx.execute_cached(
-        "UPDATE books SET title = ?2, author = ?3, year = ?4, isbn = ?5, copies = ?6, available = ?6 - ?7 WHERE id = ?1",
-        params![id, b.title, b.author, b.year, b.isbn, b.copies, on_loan],
-    )
-    .map_err(|e| unique_isbn(e, b.isbn.as_deref()))?;
-    fetch(tx, id)
+    Ok(on_loan)
 }
 
 /// A partial update: absent fields stay; `"isbn": null` removes the ISBN.
@@ -412,9 +585,8 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 ///
 /// # Errors
 /// As [`replace`].
-pub async fn update(pool: &Pool, id: i64, patch: BookPatch) -> Result<Book, AppError> {
-    pool.transaction(move |tx| {
-        let current = fetch(tx, id)?;
+pub async fn update(db: &Db, id: i64, patch: BookPatch) -> Result<Book, AppError> {
+    change(db, id, move |current| {
         let merged = BookInput {
             title: patch.title.unwrap_or(current.title),
             author: patch.author.unwrap_or(current.author),
@@ -422,26 +594,39 @@ pub async fn update(pool: &Pool, id: i64, patch: BookPatch) -> Result<Book, AppE
             isbn: patch.isbn.unwrap_or(current.isbn),
             copies: patch.copies.unwrap_or(current.copies),
         };
-        store(tx, id, merged.validate().map_err(AppError::Validation)?)
+        merged.validate().map_err(AppError::Validation)
     })
     .await
+}
+
+fn no_copy_on_loan(current: &Book) -> Result<(), AppError> {
+    match current.copies - current.available {
+        0 => Ok(()),
+        n => Err(AppError::Conflict(format!("{n} copies are on loan"))),
+    }
 }
 
 /// Removes book `id` and its loan history.
 ///
 /// # Errors
 /// 404; 409 while copies are on loan.
-pub async fn delete(pool: &Pool, id: i64) -> Result<(), AppError> {
-    pool.transaction(move |tx| {
-        let current = fetch(tx, id)?;
-        if current.available < current.copies {
-            return Err(AppError::Conflict(format!(
-                "{} copies are on loan",
-                current.copies - current.available
-            )));
+pub async fn delete(db: &Db, id: i64) -> Result<(), AppError> {
+    match db {
+        Db::Sqlite(pool) => {
+            pool.transaction(move |tx| {
+                no_copy_on_loan(&fetch(tx, id)?)?;
+                tx.execute_cached("DELETE FROM books WHERE id = ?1", [id])?;
+                Ok(())
+            })
+            .await
         }
-        tx.execute_cached("DELETE FROM books WHERE id = ?1", [id])?;
-        Ok(())
-    })
-    .await
+        Db::Postgres(pg) => {
+            let mut c = pg.get().await?;
+            let tx = c.transaction().await?;
+            no_copy_on_loan(&pg_fetch(&tx, id, " FOR UPDATE").await?.ok_or_else(|| not_found(id))?)?;
+            tx.execute("DELETE FROM books WHERE id = $1", &[&id]).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! whoever borrows first gets it — so the notice says so.
 
 use crate::clock::unix_now;
-use crate::db::{CachedStatements, Pool};
+use crate::db::{CachedStatements, Db};
 use crate::error::AppError;
 use crate::jobs::Registry;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -26,19 +26,32 @@ pub struct Place {
 ///
 /// # Errors
 /// 404 (no such book), 409 (a copy is free: borrow it instead).
-pub async fn join(pool: &Pool, user: i64, id: i64) -> Result<(Place, bool), AppError> {
+pub async fn join(db: &Db, user: i64, id: i64) -> Result<(Place, bool), AppError> {
     let now = unix_now();
+    let pool = match db {
+        Db::Sqlite(pool) => pool,
+        Db::Postgres(pg) => {
+            let mut c = pg.get().await?;
+            let tx = c.transaction().await?;
+            let available = tx.query_opt("SELECT available FROM books WHERE id = $1", &[&id]).await?;
+            joinable(id, available.map(|r| r.try_get(0)).transpose()?)?;
+            let added = tx
+                .execute(
+                    "INSERT INTO waitlist (book_id, user_id, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&id, &user, &now],
+                )
+                .await?
+                == 1;
+            let position: i64 = tx.query_one(&pg_sql(POSITION), &[&id, &user]).await?.try_get(0)?;
+            tx.commit().await?;
+            return Ok((Place { book_id: id, position }, added));
+        }
+    };
     pool.transaction(move |tx| {
         let available: Option<i64> = tx
             .query_row_cached("SELECT available FROM books WHERE id = ?1", [id], |r| r.get(0))
             .optional()?;
-        match available {
-            None => return Err(AppError::NotFound(format!("no book with id {id}"))),
-            Some(n) if n > 0 => {
-                return Err(AppError::Conflict(format!("{n} copies are free: borrow one instead")))
-            }
-            Some(_) => {}
-        }
+        joinable(id, available)?;
         let added = tx.execute_cached(
             "INSERT INTO waitlist (book_id, user_id, joined_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![id, user, now],
@@ -48,12 +61,32 @@ pub async fn join(pool: &Pool, user: i64, id: i64) -> Result<(Place, bool), AppE
     .await
 }
 
+/// Whether a book with `available` copies free (`None`: no such book) can be waited for.
+fn joinable(id: i64, available: Option<i64>) -> Result<(), AppError> {
+    match available {
+        None => Err(AppError::NotFound(format!("no book with id {id}"))),
+        Some(n) if n > 0 => Err(AppError::Conflict(format!("{n} copies are free: borrow one instead"))),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Takes `user` off book `id`'s list. Leaving a list one is not on succeeds too: the
 /// outcome the caller wants holds either way (and a retried request gets the same answer).
 ///
 /// # Errors
 /// 404 if there is no such book.
-pub async fn leave(pool: &Pool, user: i64, id: i64) -> Result<(), AppError> {
+pub async fn leave(db: &Db, user: i64, id: i64) -> Result<(), AppError> {
+    let pool = match db {
+        Db::Sqlite(pool) => pool,
+        Db::Postgres(pg) => {
+            let c = pg.get().await?;
+            c.execute("DELETE FROM waitlist WHERE book_id = $1 AND user_id = $2", &[&id, &user]).await?;
+            return match c.query_opt("SELECT 1 FROM books WHERE id = $1", &[&id]).await? {
+                Some(_) => Ok(()),
+                None => Err(AppError::NotFound(format!("no book with id {id}"))),
+            };
+        }
+    };
     pool.write(move |c| {
         c.execute_cached("DELETE FROM waitlist WHERE book_id = ?1 AND user_id = ?2", params![id, user])?;
         let exists: bool =
@@ -67,15 +100,59 @@ pub async fn leave(pool: &Pool, user: i64, id: i64) -> Result<(), AppError> {
     .await
 }
 
-fn position(tx: &Transaction<'_>, book: i64, user: i64) -> rusqlite::Result<Option<i64>> {
-    tx.query_row_cached(
-        "SELECT (SELECT count(*) FROM waitlist w2 WHERE w2.book_id = w.book_id
+/// A member's place on a book's list (`?1` the book, `?2` the member).
+const POSITION: &str = "SELECT (SELECT count(*) FROM waitlist w2 WHERE w2.book_id = w.book_id
                    AND (w2.joined_at, w2.user_id) <= (w.joined_at, w.user_id))
-         FROM waitlist w WHERE w.book_id = ?1 AND w.user_id = ?2",
-        params![book, user],
-        |r| r.get(0),
-    )
-    .optional()
+         FROM waitlist w WHERE w.book_id = ?1 AND w.user_id = ?2";
+
+/// `sql` with PostgreSQL's `$N` parameters for SQLite's `?N`.
+fn pg_sql(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
+fn position(tx: &Transaction<'_>, book: i64, user: i64) -> rusqlite::Result<Option<i64>> {
+    tx.query_row_cached(POSITION, params![book, user], |r| r.get(0)).optional()
+}
+
+/// The first member waiting for `?1` (`?1` the book): who, their email, the book's title.
+const NEXT: &str = "SELECT w.user_id, u.email, b.title FROM waitlist w JOIN users u ON u.id = w.user_id
+             JOIN books b ON b.id = w.book_id
+             WHERE w.book_id = ?1 ORDER BY w.joined_at, w.user_id LIMIT 1";
+
+/// The notice for `user` that book `book` has a copy free, after loan `loan` was returned.
+fn notice(
+    kinds: &Registry,
+    book: i64,
+    loan: i64,
+    user: i64,
+    email: String,
+    title: String,
+) -> crate::jobs::JobSpec {
+    let mut notice =
+        kinds.spec("book_available", serde_json::json!({ "book_id": book, "title": title, "email": email }));
+    notice.created_by = Some(user);
+    notice.idempotency_key = Some(format!("available-{loan}"));
+    notice
+}
+
+/// [`notify_next`] on PostgreSQL, in the return's transaction `tx`.
+///
+/// # Errors
+/// Storage failures (the return rolls back with them).
+pub async fn pg_notify_next(
+    tx: &kiln_postgres::Client,
+    kinds: &Registry,
+    book: i64,
+    loan: i64,
+) -> Result<Option<i64>, AppError> {
+    let Some(next) = tx.query_opt(&format!("{} FOR UPDATE OF w", pg_sql(NEXT)), &[&book]).await? else {
+        return Ok(None);
+    };
+    let user: i64 = next.try_get(0)?;
+    tx.execute("DELETE FROM waitlist WHERE book_id = $1 AND user_id = $2", &[&book, &user]).await?;
+    let spec = notice(kinds, book, loan, user, next.try_get(1)?, next.try_get(2)?);
+    crate::jobs::postgres::enqueue_in(tx, spec).await?;
+    Ok(Some(user))
 }
 
 /// In a return's transaction: takes the first member off book `book`'s list and enqueues
@@ -89,21 +166,10 @@ pub fn notify_next(
     book: i64,
     loan: i64,
 ) -> Result<Option<i64>, AppError> {
-    let next: Option<(i64, String, String)> = tx
-        .query_row_cached(
-            "SELECT w.user_id, u.email, b.title FROM waitlist w JOIN users u ON u.id = w.user_id
-             JOIN books b ON b.id = w.book_id
-             WHERE w.book_id = ?1 ORDER BY w.joined_at, w.user_id LIMIT 1",
-            [book],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
+    let next: Option<(i64, String, String)> =
+        tx.query_row_cached(NEXT, [book], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
     let Some((user, email, title)) = next else { return Ok(None) };
     tx.execute_cached("DELETE FROM waitlist WHERE book_id = ?1 AND user_id = ?2", params![book, user])?;
-    let mut notice =
-        kinds.spec("book_available", serde_json::json!({ "book_id": book, "title": title, "email": email }));
-    notice.created_by = Some(user);
-    notice.idempotency_key = Some(format!("available-{loan}"));
-    crate::jobs::sqlite::enqueue_in(tx, notice)?;
+    crate::jobs::sqlite::enqueue_in(tx, notice(kinds, book, loan, user, email, title))?;
     Ok(Some(user))
 }

@@ -29,12 +29,12 @@ pub(super) fn routes() -> Router<AppState> {
 async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Page>, AppError> {
     // The parsed query, written back out: one key for every spelling of one listing.
     let key = serde_urlencoded::to_string(&q).expect("a flat query encodes");
-    let page = s.listings.get_or_load(key, || async { books::list(&s.pool, q).await.map(Some) }).await?;
+    let page = s.listings.get_or_load(key, || async { books::list(&s.db, q).await.map(Some) }).await?;
     Ok(Json(page.expect("a listing is never absent")))
 }
 
 async fn show(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json<Book>, AppError> {
-    match s.books.get_or_load(id, || books::find(&s.pool, id)).await? {
+    match s.books.get_or_load(id, || books::find(&s.db, id)).await? {
         Some(book) => Ok(Json(book)),
         None => Err(AppError::NotFound(format!("no book with id {id}"))),
     }
@@ -54,7 +54,7 @@ async fn create(
     admin: AdminUser,
     JsonObject(input): JsonObject<BookInput>,
 ) -> Result<impl IntoResponse, AppError> {
-    let book = books::create(&s.pool, input).await?;
+    let book = books::create(&s.db, input).await?;
     changed(&s, Some(book.id)).await;
     tracing::info!(id = book.id, by = admin.id, "book created");
     Ok((StatusCode::CREATED, [(LOCATION, format!("/books/{}", book.id))], Json(book)))
@@ -66,7 +66,7 @@ async fn replace(
     Path(id): Path<i64>,
     JsonObject(input): JsonObject<BookInput>,
 ) -> Result<Json<Book>, AppError> {
-    let book = books::replace(&s.pool, id, input).await?;
+    let book = books::replace(&s.db, id, input).await?;
     changed(&s, Some(id)).await;
     Ok(Json(book))
 }
@@ -77,7 +77,7 @@ async fn update(
     Path(id): Path<i64>,
     JsonObject(patch): JsonObject<BookPatch>,
 ) -> Result<Json<Book>, AppError> {
-    let book = books::update(&s.pool, id, patch).await?;
+    let book = books::update(&s.db, id, patch).await?;
     changed(&s, Some(id)).await;
     Ok(Json(book))
 }
@@ -87,7 +87,7 @@ async fn remove(
     _: AdminUser,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
-    books::delete(&s.pool, id).await?;
+    books::delete(&s.db, id).await?;
     changed(&s, Some(id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -97,7 +97,7 @@ async fn borrow(
     user: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Loan>), AppError> {
-    let loan = loans::borrow(&s.pool, s.library, user.id, id).await?;
+    let loan = loans::borrow(&s.db, s.library, user.id, id).await?;
     changed(&s, Some(id)).await; // `available` went down
     Ok((StatusCode::CREATED, Json(loan)))
 }
@@ -107,7 +107,7 @@ async fn give_back(
     user: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Loan>, AppError> {
-    let loan = loans::give_back(&s.pool, s.kinds.clone(), user.id, id).await?;
+    let loan = loans::give_back(&s.db, s.kinds.clone(), user.id, id).await?;
     changed(&s, Some(loan.book_id)).await; // `available` went up
     s.jobs.added(); // the next member waiting may have a notice
     Ok(Json(loan))
@@ -118,7 +118,7 @@ async fn wait(
     user: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, AppError> {
-    let (place, joined) = waitlist::join(&s.pool, user.id, id).await?;
+    let (place, joined) = waitlist::join(&s.db, user.id, id).await?;
     Ok((if joined { StatusCode::CREATED } else { StatusCode::OK }, Json(place)))
 }
 
@@ -127,10 +127,10 @@ async fn stop_waiting(
     user: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
-    waitlist::leave(&s.pool, user.id, id).await?;
+    waitlist::leave(&s.db, user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn my_loans(State(s): State<AppState>, user: AuthUser) -> Result<Json<serde_json::Value>, AppError> {
-    Ok(Json(serde_json::json!({ "items": loans::mine(&s.pool, user.id).await? })))
+    Ok(Json(serde_json::json!({ "items": loans::mine(&s.db, user.id).await? })))
 }
