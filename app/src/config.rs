@@ -38,6 +38,10 @@ options (flag / environment variable, default):
   --job-drain SECS         KILN_JOB_DRAIN     10 (at shutdown, running jobs may finish for this long)
   --job-retention SECS     KILN_JOB_RETENTION 604800 (7 days: finished jobs are then deleted)
   --mailer-url URL         KILN_MAILER_URL    none: emails go to <db>.outbox (`kiln mailer` serves one)
+  --database-url URL       DATABASE_URL       none: SQLite in --db; with postgres://user:password@host[:port]/db
+                                              the data (and the job queue) live in PostgreSQL,
+                                              shared by every process (KILN_JWT_SECRET then required)
+  --db-pool N              KILN_DB_POOL       16 (PostgreSQL connections per process)
   --redis URL              KILN_REDIS_URL     none: jobs, the cache and rate limits stay in this
                                               process and its database; with
                                               redis://[:password@]host[:port][/db] they are
@@ -73,6 +77,10 @@ pub struct Config {
     /// Redis for the job queue, the caches and rate limits, shared by processes; `None`:
     /// all in this process and its SQLite file.
     pub redis: Option<kiln_redis::ClientConfig>,
+    /// PostgreSQL instead of the SQLite file, if set.
+    pub database_url: Option<kiln_postgres::Config>,
+    /// PostgreSQL connections per process.
+    pub db_pool: usize,
     /// `KILN_JWT_SECRET`, if set.
     pub jwt_secret: Option<Vec<u8>>,
 }
@@ -88,6 +96,8 @@ impl Default for Config {
             mailer_url: None,
             cache: crate::cache::CacheConfig::default(),
             redis: None,
+            database_url: None,
+            db_pool: 16,
             jwt_secret: None,
         }
     }
@@ -105,6 +115,9 @@ pub enum Parsed {
 /// Why a configuration was refused; its message names the flag or variable and the value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
+    /// PostgreSQL is shared by processes that must all sign tokens with one key.
+    #[error("with --database-url every process must sign tokens with the same key: set KILN_JWT_SECRET (e.g. to the output of `openssl rand -base64 48`) in each")]
+    SharedSecretNeeded,
     /// An argument that is not a flag of the service.
     #[error("unknown argument {0:?} (try --help)")]
     UnknownArgument(String),
@@ -253,6 +266,17 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
                 })?;
                 c.redis = Some(url);
             }
+            "--database-url" => {
+                let url = kiln_postgres::Config::from_url(&v).map_err(|_| ConfigError::InvalidValue {
+                    flag,
+                    value: if v.contains('@') { "<a URL with credentials>".into() } else { v.clone() },
+                    expected: "a postgres://user[:password]@host[:port]/database URL",
+                })?;
+                c.database_url = Some(url);
+            }
+            "--db-pool" => {
+                c.db_pool = parse_value(flag, &v, |n| (1..=1000).contains(n), "1 to 1000 connections")?
+            }
             "--cache-ttl" => {
                 let secs = parse_value(flag, &v, |n| (0..=3600).contains(n), "0 to 3600 seconds")?;
                 c.cache.ttl = std::time::Duration::from_secs(secs);
@@ -272,11 +296,14 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
         check_secret(&secret).map_err(ConfigError::WeakSecret)?;
         c.jwt_secret = Some(secret.into_bytes());
     }
+    if c.database_url.is_some() && c.jwt_secret.is_none() {
+        return Err(ConfigError::SharedSecretNeeded);
+    }
     Ok(Parsed::Run(Box::new(c)))
 }
 
 /// Every flag with its environment variable.
-const FLAGS: [(&str, &str); 22] = [
+const FLAGS: [(&str, &str); 24] = [
     ("--addr", "KILN_ADDR"),
     ("--db", "KILN_DB"),
     ("--bcrypt-cost", "KILN_BCRYPT_COST"),
@@ -297,6 +324,8 @@ const FLAGS: [(&str, &str); 22] = [
     ("--job-retention", "KILN_JOB_RETENTION"),
     ("--mailer-url", "KILN_MAILER_URL"),
     ("--redis", "KILN_REDIS_URL"),
+    ("--database-url", "DATABASE_URL"),
+    ("--db-pool", "KILN_DB_POOL"),
     ("--cache-ttl", "KILN_CACHE_TTL"),
     ("--cache-capacity", "KILN_CACHE_CAPACITY"),
 ];

@@ -74,6 +74,14 @@ pub enum StartError {
     /// The password hasher could not start.
     #[error(transparent)]
     Hasher(#[from] auth::password::HasherError),
+    /// PostgreSQL was configured but could not be reached (or refused the login).
+    #[error("cannot reach PostgreSQL at {addr}: {error}")]
+    Postgres {
+        /// Where.
+        addr: String,
+        /// Why.
+        error: kiln_postgres::PgError,
+    },
     /// Redis was configured but could not be reached.
     #[error("cannot reach Redis at {addr}: {error}")]
     Redis {
@@ -89,14 +97,13 @@ pub enum StartError {
 /// # Errors
 /// [`StartError`]: what failed (the database, a migration, the secret, the hasher).
 pub async fn build(config: Config) -> Result<App, StartError> {
-    let pool =
-        db::Pool::open(&config.db, db::PoolConfig { readers: config.readers, ..db::PoolConfig::default() })
-            .await?;
+    let database = open_database(&config).await?;
     let secret = secret::load_or_create(config.jwt_secret.clone(), &config.db)?;
     let keys = auth::jwt::JwtKeys::new(&secret, auth::ISSUER, auth::AUDIENCE)?
         .with_leeway(config.auth.token_leeway_secs);
     let horizon = config.auth.access_ttl_secs + config.auth.token_leeway_secs;
-    let sessions = auth::ended::EndedSessions::load(&pool, horizon).await.map_err(StartError::Sessions)?;
+    let sessions =
+        auth::ended::EndedSessions::load(&database, horizon).await.map_err(StartError::Sessions)?;
     let a = &config.auth;
     let redis = match &config.redis {
         Some(c) => Some(std::sync::Arc::new(
@@ -106,12 +113,15 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         )),
         None => None,
     };
-    let jobs = match &redis {
-        Some(client) => jobs::Jobs::redis(
+    // With PostgreSQL the queue is in the database, where enqueues join the transactions
+    // they belong to; Redis then holds the caches and rate limits only.
+    let jobs = match (&database, &redis) {
+        (db::Db::Postgres(pg), _) => jobs::Jobs::Postgres(jobs::postgres::PostgresQueue::new(pg.clone())),
+        (db::Db::Sqlite(pool), Some(client)) => jobs::Jobs::redis(
             jobs::RedisQueue::new(client.clone(), jobs::redis::DEFAULT_PREFIX),
             pool.clone(),
         ),
-        None => jobs::Jobs::Sqlite(jobs::SqliteQueue::new(pool.clone())),
+        (db::Db::Sqlite(pool), None) => jobs::Jobs::Sqlite(jobs::SqliteQueue::new(pool.clone())),
     };
     let state = state::AppState {
         books: std::sync::Arc::new(cache::ReadThrough::new(
@@ -130,8 +140,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         )),
         jobs: std::sync::Arc::new(jobs),
         redis,
-        db: db::Db::Sqlite(pool.clone()),
-        pool,
+        db: database,
         keys,
         successors: auth::tokens::SuccessorKey::new(&secret),
         auth: config.auth,
@@ -149,6 +158,25 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     Ok(App { state, config })
 }
 
+/// The SQLite file, or the PostgreSQL database of `--database-url`; migrated either way.
+async fn open_database(config: &Config) -> Result<db::Db, StartError> {
+    let Some(pg) = &config.database_url else {
+        let pool = db::Pool::open(
+            &config.db,
+            db::PoolConfig { readers: config.readers, ..db::PoolConfig::default() },
+        )
+        .await?;
+        return Ok(db::Db::Sqlite(pool));
+    };
+    let unreachable = |error| StartError::Postgres { addr: pg.addr.clone(), error };
+    let mut migrator = kiln_postgres::Client::connect(pg.clone()).await.map_err(unreachable)?;
+    db::pg_migrations::migrate(&mut migrator).await.map_err(db::DbError::from)?;
+    migrator.close();
+    let limits =
+        kiln_postgres::PoolConfig { max_size: config.db_pool, ..kiln_postgres::PoolConfig::default() };
+    Ok(db::Db::Postgres(kiln_postgres::Pool::new(pg.clone(), limits)))
+}
+
 /// Serves `app` on `listener` until `shutdown` completes. While it serves, a task follows
 /// the sessions other processes end on the same database (`auth/ended.rs`), and the
 /// in-process job workers run (unless configured to 0). At shutdown the server drains
@@ -158,7 +186,7 @@ pub async fn serve(
     listener: kiln_net::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> kiln_http::server::ServeSummary {
-    let follower = app.state.sessions.clone().follow(app.state.pool.clone());
+    let follower = app.state.sessions.clone().follow(app.state.db.clone());
     let workers = (app.config.workers.concurrency > 0).then(|| {
         let s = &app.state;
         jobs::WorkerPool::start_counting(
@@ -181,17 +209,28 @@ pub async fn serve(
 ///
 /// # Errors
 /// Storage failures.
-pub async fn promote(pool: &db::Pool, email: &str) -> Result<bool, error::AppError> {
+pub async fn promote(db: &db::Db, email: &str) -> Result<bool, error::AppError> {
     let email = email.trim().to_owned();
-    pool.write(move |c| {
-        c.execute(
-            "UPDATE users SET role = ?1 WHERE email = ?2",
-            rusqlite::params![auth::user::Role::Admin, email],
-        )
-        .map(|n| n > 0)
-        .map_err(error::AppError::from)
-    })
-    .await
+    match db {
+        db::Db::Sqlite(pool) => {
+            pool.write(move |c| {
+                c.execute(
+                    "UPDATE users SET role = ?1 WHERE email = ?2",
+                    rusqlite::params![auth::user::Role::Admin, email],
+                )
+                .map(|n| n > 0)
+                .map_err(error::AppError::from)
+            })
+            .await
+        }
+        db::Db::Postgres(pg) => {
+            let admin = auth::user::Role::Admin.as_stored();
+            let c = pg.get().await?;
+            Ok(c.execute("UPDATE users SET role = $1 WHERE lower(email) = lower($2)", &[&admin, &email])
+                .await?
+                > 0)
+        }
+    }
 }
 
 /// `kiln admin promote <email> [--db PATH]`.
@@ -211,32 +250,28 @@ fn admin_command(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !config.db.is_file() {
+    if config.database_url.is_none() && !config.db.is_file() {
         // Opening would create and migrate an empty database at a mistyped path.
         eprintln!("kiln: no database at {} (give the service's file with --db PATH)", config.db.display());
         return ExitCode::FAILURE;
     }
     let rt = kiln_runtime::runtime::Builder::new_current_thread().build().expect("a runtime starts");
     rt.block_on(async {
-        let pool = match db::Pool::open(
-            &config.db,
-            db::PoolConfig { readers: 1, ..db::PoolConfig::default() },
-        )
-        .await
-        {
-            Ok(p) => p,
+        let config = Config { readers: 1, db_pool: 1, ..config };
+        let database = match open_database(&config).await {
+            Ok(d) => d,
             Err(e) => {
                 eprintln!("kiln: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        match promote(&pool, email).await {
+        match promote(&database, email).await {
             Ok(true) => {
                 println!("kiln: {email} is now an admin");
                 ExitCode::SUCCESS
             }
             Ok(false) => {
-                eprintln!("kiln: no user with email {email} in {}", config.db.display());
+                eprintln!("kiln: no user with email {email} in {}", describe(&config));
                 ExitCode::FAILURE
             }
             Err(e) => {
@@ -255,8 +290,19 @@ fn runtime() -> Result<kiln_runtime::runtime::Runtime, ExitCode> {
     })
 }
 
+/// The database of `config`, in words.
+fn describe(config: &Config) -> String {
+    match &config.database_url {
+        Some(pg) => format!("PostgreSQL at {}/{}", pg.addr, pg.database),
+        None => config.db.display().to_string(),
+    }
+}
+
 /// Where a process's workers take jobs from, in words.
 fn jobs_home(config: &Config) -> String {
+    if config.database_url.is_some() {
+        return format!("the jobs in {} (from every process on it)", describe(config));
+    }
     match &config.redis {
         Some(r) => format!("the jobs in Redis at {} (from every process on it)", r.addr),
         None => format!("the jobs in {} (from every process on this file)", config.db.display()),
@@ -431,10 +477,14 @@ pub fn main() -> ExitCode {
         };
         let addr = listener.local_addr().map_or_else(|_| app.config.addr.to_string(), |a| a.to_string());
         println!("kiln: listening on http://{addr}");
-        println!("kiln: storage: SQLite {} (schema v{}, WAL)", app.config.db.display(), db::migrations::latest());
-        match &app.config.redis {
-            Some(r) => println!("kiln: shared through Redis at {}: jobs, book caches, rate limits", r.addr),
-            None => println!("kiln: jobs, caches and rate limits are this process's (--redis URL shares them between processes)"),
+        match &app.config.database_url {
+            Some(_) => println!("kiln: storage: {} (schema v{})", describe(&app.config), db::migrations::latest()),
+            None => println!("kiln: storage: SQLite {} (schema v{}, WAL)", app.config.db.display(), db::migrations::latest()),
+        }
+        match (&app.config.redis, app.config.database_url.is_some()) {
+            (Some(r), true) => println!("kiln: shared through Redis at {}: book caches, rate limits (jobs are in PostgreSQL)", r.addr),
+            (Some(r), false) => println!("kiln: shared through Redis at {}: jobs, book caches, rate limits", r.addr),
+            (None, _) => println!("kiln: caches and rate limits are this process's (--redis URL shares them between processes)"),
         }
         match app.config.workers.concurrency {
             0 => println!("kiln: jobs: no workers in this process (run `cargo run --release -- worker --db {}`)", app.config.db.display()),

@@ -8,7 +8,6 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::SuccessorKey;
 use crate::auth::AuthConfig;
 use crate::cache::ReadThrough;
-use crate::db::Pool;
 use crate::jobs::{Jobs, Registry};
 use crate::library::books::{Book, Page};
 use crate::library::LibraryConfig;
@@ -17,10 +16,8 @@ use std::sync::Arc;
 /// The router's state; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The database, for what runs on either backend (the library so far).
+    /// The database: the SQLite file or PostgreSQL.
     pub db: crate::db::Db,
-    /// The SQLite pool, for what runs on SQLite only (auth, for now).
-    pub pool: Pool,
     /// Signs and verifies access tokens.
     pub keys: JwtKeys,
     /// Derives each refresh token's successor.

@@ -259,7 +259,7 @@ fn a_hash_of_the_old_scheme_still_logs_in_and_is_upgraded() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
     rt().block_on(async {
-        let s = start(&db).await;
+        let s = common::start_exactly(common::config(&db)).await; // SQLite itself is the subject
         s.post("/auth/signup", signup_body("ada@example.com")).await;
         // As a database from before the pre-hash holds it: bcrypt of the raw password.
         let stored = |db: &std::path::Path| -> String {
@@ -435,7 +435,7 @@ fn a_write_lock_held_by_another_process_is_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
     rt().block_on(async {
-        let s = start(&db).await;
+        let s = common::start_exactly(common::config(&db)).await; // SQLite itself is the subject
         s.post("/auth/signup", signup_body("first@example.com")).await;
         // Another process takes the write lock, writes, and commits a second later.
         let (locked, is_locked) = std::sync::mpsc::channel();

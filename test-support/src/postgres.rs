@@ -1,6 +1,7 @@
 //! A private PostgreSQL cluster for a test: `initdb` into a temporary directory, `pg_ctl
 //! start` on a free loopback port, password authentication by SCRAM-SHA-256, stopped and
-//! deleted when dropped. PostgreSQL refuses to run as root, so when the tests run as root
+//! deleted when dropped (and by a watchdog process if the test process exits without
+//! dropping it). PostgreSQL refuses to run as root, so when the tests run as root
 //! the cluster is made and run as the `postgres` system user (Debian's package creates it).
 //! A machine without PostgreSQL fails the test and says how to install it (the test
 //! command does).
@@ -72,7 +73,27 @@ impl PostgresServer {
             .unwrap();
         assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
         server.spawn();
+        server.watch();
         server
+    }
+
+    /// Starts a watchdog process that stops the cluster and deletes its directory once this
+    /// process has exited — also when it never drops the server (a static, an abort).
+    fn watch(&self) {
+        let stop =
+            format!("{} -D '{}' -m immediate stop", self.bin.join("pg_ctl").display(), self.data().display());
+        let stop = if self.as_postgres { format!("runuser -u postgres -- {stop}") } else { stop };
+        let script = format!(
+            "while kill -0 {} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf '{}'",
+            std::process::id(),
+            self.dir.display()
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
     }
 
     /// A command run as the postgres user when this process is root.

@@ -20,7 +20,7 @@
 //! better than a window in which a revoked token still works.
 
 use crate::clock::unix_now;
-use crate::db::{CachedStatements, Pool};
+use crate::db::{CachedStatements, Db};
 use crate::error::AppError;
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
@@ -87,9 +87,9 @@ impl EndedSessions {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn load(pool: &Pool, horizon_secs: i64) -> Result<Arc<EndedSessions>, AppError> {
+    pub async fn load(db: &Db, horizon_secs: i64) -> Result<Arc<EndedSessions>, AppError> {
         let sessions = Arc::new(EndedSessions::new(horizon_secs));
-        sessions.catch_up(pool).await?;
+        sessions.catch_up(db).await?;
         Ok(sessions)
     }
 
@@ -127,11 +127,38 @@ impl EndedSessions {
                 params![sid, user, reason.as_str(), now],
             )?;
         }
+        self.mark(sessions, now);
+        Ok(())
+    }
+
+    /// [`end`](Self::end) on PostgreSQL, inside the caller's transaction `tx`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn pg_end(
+        &self,
+        tx: &kiln_postgres::Client,
+        user: i64,
+        sessions: &[String],
+        reason: EndReason,
+        now: i64,
+    ) -> Result<(), AppError> {
+        for sid in sessions {
+            tx.execute(
+                "INSERT INTO ended_sessions (session_id, user_id, reason, ended_at) VALUES ($1, $2, $3, $4)",
+                &[sid, &user, &reason.as_str(), &now],
+            )
+            .await?;
+        }
+        self.mark(sessions, now);
+        Ok(())
+    }
+
+    fn mark(&self, sessions: &[String], now: i64) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         for sid in sessions {
             state.ended.insert(sid.clone(), now);
         }
-        Ok(())
     }
 
     /// Reads the rows added since the last look (by any process) and forgets records past
@@ -139,18 +166,32 @@ impl EndedSessions {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn catch_up(&self, pool: &Pool) -> Result<usize, AppError> {
+    pub async fn catch_up(&self, db: &Db) -> Result<usize, AppError> {
         let since = self.state.read().unwrap_or_else(|e| e.into_inner()).seq;
         let oldest = unix_now() - self.horizon;
-        let rows: Vec<(i64, String, i64)> = pool
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT seq, session_id, ended_at FROM ended_sessions WHERE seq > ?1 ORDER BY seq",
-                )?;
-                let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(AppError::from)
-            })
-            .await?;
+        let rows: Vec<(i64, String, i64)> = match db {
+            Db::Sqlite(pool) => {
+                pool.read(move |c| {
+                    let mut stmt = c.prepare_cached(
+                        "SELECT seq, session_id, ended_at FROM ended_sessions WHERE seq > ?1 ORDER BY seq",
+                    )?;
+                    let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(AppError::from)
+                })
+                .await?
+            }
+            Db::Postgres(pg) => pg
+                .get()
+                .await?
+                .query(
+                    "SELECT seq, session_id, ended_at FROM ended_sessions WHERE seq > $1 ORDER BY seq",
+                    &[&since],
+                )
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .collect::<Result<_, AppError>>()?,
+        };
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         let mut learnt = 0;
         for (seq, sid, at) in rows {
@@ -166,23 +207,34 @@ impl EndedSessions {
 
     /// Follows the table until the returned task is aborted: [`catch_up`](Self::catch_up)
     /// every [`FOLLOW_EVERY`], and old rows deleted once an hour.
-    pub fn follow(self: Arc<Self>, pool: Pool) -> kiln_runtime::task::JoinHandle<()> {
+    pub fn follow(self: Arc<Self>, db: Db) -> kiln_runtime::task::JoinHandle<()> {
         kiln_runtime::spawn(async move {
             let mut ticks = 0u64;
             loop {
                 kiln_runtime::time::sleep(FOLLOW_EVERY).await;
-                if let Err(e) = self.catch_up(&pool).await {
+                if let Err(e) = self.catch_up(&db).await {
                     tracing::warn!(error = %e, "cannot read ended sessions; will retry");
                 }
                 ticks += 1;
                 if ticks % 3600 == 0 {
                     let cutoff = unix_now() - KEEP_ROWS_SECS;
-                    let pruned = pool
-                        .write(move |c| {
-                            c.execute_cached("DELETE FROM ended_sessions WHERE ended_at < ?1", [cutoff])
-                                .map_err(AppError::from)
-                        })
-                        .await;
+                    let pruned = match &db {
+                        Db::Sqlite(pool) => pool
+                            .write(move |c| {
+                                c.execute_cached("DELETE FROM ended_sessions WHERE ended_at < ?1", [cutoff])
+                                    .map_err(AppError::from)
+                            })
+                            .await
+                            .map(drop),
+                        Db::Postgres(pg) => match pg.get().await {
+                            Ok(c) => c
+                                .execute("DELETE FROM ended_sessions WHERE ended_at < $1", &[&cutoff])
+                                .await
+                                .map(drop)
+                                .map_err(AppError::from),
+                            Err(e) => Err(e.into()),
+                        },
+                    };
                     if let Err(e) = pruned {
                         tracing::warn!(error = %e, "cannot prune ended sessions");
                     }
@@ -202,9 +254,10 @@ mod tests {
         let db = dir.path().join("k.db");
         let rt = kiln_runtime::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(async {
-            let pool = Pool::open(&db, crate::db::PoolConfig::default()).await.unwrap();
-            let other = Pool::open(&db, crate::db::PoolConfig::default()).await.unwrap();
-            let here = EndedSessions::load(&pool, 900).await.unwrap();
+            let pool = crate::db::Pool::open(&db, crate::db::PoolConfig::default()).await.unwrap();
+            let other =
+                Db::Sqlite(crate::db::Pool::open(&db, crate::db::PoolConfig::default()).await.unwrap());
+            let here = EndedSessions::load(&Db::Sqlite(pool.clone()), 900).await.unwrap();
             let there = EndedSessions::load(&other, 900).await.unwrap();
             let now = unix_now();
             let mine = here.clone();
@@ -221,9 +274,9 @@ mod tests {
             assert_eq!(there.catch_up(&other).await.unwrap(), 2);
             assert!(there.is_ended("a") && there.is_ended("b") && !there.is_ended("old"));
             assert_eq!(there.catch_up(&other).await.unwrap(), 0, "only new rows are read");
-            here.catch_up(&pool).await.unwrap();
+            here.catch_up(&Db::Sqlite(pool.clone())).await.unwrap();
             assert_eq!(here.len(), 2, "the record past the horizon is forgotten");
-            let restarted = EndedSessions::load(&pool, 900).await.unwrap();
+            let restarted = EndedSessions::load(&Db::Sqlite(pool), 900).await.unwrap();
             assert!(restarted.is_ended("a") && restarted.is_ended("b") && !restarted.is_ended("old"));
         });
     }

@@ -31,7 +31,7 @@ use super::throttle::Attempt;
 use super::user::Role;
 use super::{password, tokens};
 use crate::clock::unix_now;
-use crate::db::CachedStatements;
+use crate::db::{CachedStatements, Db};
 use crate::error::{AppError, FieldError};
 use crate::state::AppState;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -95,15 +95,40 @@ pub async fn signup(
         "welcome_email",
         serde_json::json!({"email": email, "display_name": name, "request_id": request_id}),
     );
-    let id = state
-        .pool
+    let pool = match &state.db {
+        Db::Sqlite(pool) => pool,
+        Db::Postgres(pg) => {
+            let mut c = pg.get().await?;
+            let tx = c.transaction().await?;
+            // Signups take turns: "is this the first account?" must not be answered twice at once.
+            tx.query("SELECT pg_advisory_xact_lock($1)", &[&SIGNUP_LOCK]).await?;
+            if tx.query_opt("SELECT 1 FROM users WHERE lower(email) = lower($1)", &[&stored]).await?.is_some()
+            {
+                return Err(taken());
+            }
+            let first = tx.query_opt("SELECT 1 FROM users LIMIT 1", &[]).await?.is_none();
+            let role = if first { Role::Admin } else { Role::Member };
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO users (email, password_hash, display_name, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    &[&stored, &hash, &stored_name, &role.as_stored(), &unix_now()],
+                )
+                .await?
+                .try_get(0)?;
+            welcome.created_by = Some(id);
+            welcome.idempotency_key = Some(format!("welcome-{id}"));
+            crate::jobs::postgres::enqueue_in(&tx, welcome).await?;
+            tx.commit().await?;
+            state.jobs.added();
+            return Ok(NewUser { id, email, display_name: name });
+        }
+    };
+    let id = pool
         .transaction(move |tx| {
-            let taken: bool =
+            let taken_already: bool =
                 tx.query_row_cached("SELECT EXISTS(SELECT 1 FROM users WHERE email = ?1)", [&stored], |r| r.get(0))?;
-            if taken {
-                // Documented in docs/week4.md: signup says the address is taken (it cannot
-                // create the account anyway); login never reveals whether an email exists.
-                return Err(AppError::Conflict("an account with this email already exists".into()));
+            if taken_already {
+                return Err(taken());
             }
             let first: bool = tx.query_row_cached("SELECT NOT EXISTS(SELECT 1 FROM users)", [], |r| r.get(0))?;
             tx.execute_cached(
@@ -123,6 +148,15 @@ pub async fn signup(
     Ok(NewUser { id, email, display_name: name })
 }
 
+/// The advisory lock signups take on PostgreSQL.
+const SIGNUP_LOCK: i64 = 0x6b69_6c6e_7369_676e; // "kilnsign"
+
+/// Documented in docs/week4.md: signup says the address is taken (it cannot create the
+/// account anyway); login never reveals whether an email exists.
+fn taken() -> AppError {
+    AppError::Conflict("an account with this email already exists".into())
+}
+
 /// Checks the credentials of a login from `client` and starts a session.
 ///
 /// # Errors
@@ -133,16 +167,26 @@ pub async fn login(state: &AppState, email: &str, pw: &str, client: IpAddr) -> R
     too_long("password", pw)?;
     let email = normalize_email(email);
     let attempt = begin_attempt(state, &email, client)?;
-    let user: Option<(i64, String)> = state
-        .pool
-        .read(move |c| {
-            c.query_row_cached("SELECT id, password_hash FROM users WHERE email = ?1", [&email], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+    let user: Option<(i64, String)> = match &state.db {
+        Db::Sqlite(pool) => {
+            pool.read(move |c| {
+                c.query_row_cached("SELECT id, password_hash FROM users WHERE email = ?1", [&email], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(AppError::from)
             })
-            .optional()
-            .map_err(AppError::from)
-        })
-        .await?;
+            .await?
+        }
+        Db::Postgres(pg) => {
+            let row = pg
+                .get()
+                .await?
+                .query_opt("SELECT id, password_hash FROM users WHERE lower(email) = lower($1)", &[&email])
+                .await?;
+            row.map(|r| Ok::<_, AppError>((r.try_get(0)?, r.try_get(1)?))).transpose()?
+        }
+    };
     let (id, hash) = user.unzip();
     let legacy = hash.as_deref().is_some_and(password::is_legacy);
     let ok = match state.hasher.verify(pw.to_owned(), hash).await {
@@ -165,16 +209,27 @@ pub async fn login(state: &AppState, email: &str, pw: &str, client: IpAddr) -> R
     let stored = tokens::hash_token(&refresh);
     let expires = now + state.auth.refresh_ttl_secs;
     let sid = family.clone();
-    state
-        .pool
-        .write(move |c| {
-            c.execute_cached(
-                "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, sid, stored, expires, now],
-            )
-            .map_err(AppError::from)
-        })
-        .await?;
+    match &state.db {
+        Db::Sqlite(pool) => {
+            pool.write(move |c| {
+                c.execute_cached(
+                    "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, sid, stored, expires, now],
+                )
+                .map_err(AppError::from)
+            })
+            .await?;
+        }
+        Db::Postgres(pg) => {
+            pg.get()
+                .await?
+                .execute(
+                    "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    &[&id, &sid, &stored, &expires, &now],
+                )
+                .await?;
+        }
+    }
     Ok(pair(state, id, &family, refresh, now, tokens::new_id()))
 }
 
@@ -182,15 +237,23 @@ pub async fn login(state: &AppState, email: &str, pw: &str, client: IpAddr) -> R
 /// failure costs nothing but the upgrade, which the next login tries again.
 async fn upgrade_hash(state: &AppState, user: i64, pw: &str) {
     let upgraded = match state.hasher.hash(pw.to_owned()).await {
-        Ok(hash) => {
-            state
-                .pool
-                .write(move |c| {
+        Ok(hash) => match &state.db {
+            Db::Sqlite(pool) => {
+                pool.write(move |c| {
                     c.execute_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![user, hash])
                         .map_err(AppError::from)
                 })
                 .await
-        }
+            }
+            Db::Postgres(pg) => match pg.get().await {
+                Ok(c) => c
+                    .execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[&user, &hash])
+                    .await
+                    .map(|n| n as usize)
+                    .map_err(AppError::from),
+                Err(e) => Err(e.into()),
+            },
+        },
         Err(e) => Err(e),
     };
     match upgraded {
@@ -267,9 +330,9 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
     let now = unix_now();
     let (ttl, grace) = (state.auth.refresh_ttl_secs, state.auth.refresh_grace_secs);
     let sessions = state.sessions.clone();
-    let outcome = state
-        .pool
-        .transaction(move |tx| {
+    let outcome = match &state.db {
+        Db::Sqlite(pool) => {
+            pool.transaction(move |tx| {
             let row = tx
                 .query_row_cached(
                     "SELECT id, user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?1",
@@ -315,7 +378,10 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
             )?;
             Ok::<_, AppError>(Rotation::Rotated { user, family, at: now })
         })
-        .await?;
+        .await?
+        }
+        Db::Postgres(pg) => pg_rotate(pg, &sessions, presented_hash, next_hash, now, ttl, grace).await?,
+    };
     match outcome {
         Rotation::Rotated { user, family, at } => {
             let jti = tokens::id_from(&next);
@@ -329,6 +395,67 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
     }
 }
 
+/// [`refresh`]'s transaction on PostgreSQL: the token's row is locked, so two refreshes
+/// with one token take turns as they do behind SQLite's single writer.
+async fn pg_rotate(
+    pg: &kiln_postgres::Pool,
+    sessions: &EndedSessions,
+    presented_hash: Vec<u8>,
+    next_hash: Vec<u8>,
+    now: i64,
+    ttl: i64,
+    grace: i64,
+) -> Result<Rotation, AppError> {
+    let mut c = pg.get().await?;
+    let tx = c.transaction().await?;
+    let row = tx
+        .query_opt(
+            "SELECT id, user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+            &[&presented_hash],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(Rotation::Invalid) };
+    let StoredToken { id, user, family, expires, used, revoked } = StoredToken {
+        id: row.try_get(0)?,
+        user: row.try_get(1)?,
+        family: row.try_get(2)?,
+        expires: row.try_get(3)?,
+        used: row.try_get(4)?,
+        revoked: row.try_get(5)?,
+    };
+    if revoked.is_some() || expires <= now {
+        return Ok(Rotation::Invalid);
+    }
+    if let Some(used) = used {
+        let successor_unused = tx
+            .query_opt(
+                "SELECT 1 FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL",
+                &[&next_hash],
+            )
+            .await?
+            .is_some();
+        if grace > 0 && now - used <= grace && successor_unused {
+            return Ok(Rotation::Rotated { user, family, at: used });
+        }
+        tx.execute(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+            &[&family, &now],
+        )
+        .await?;
+        sessions.pg_end(&tx, user, std::slice::from_ref(&family), EndReason::RefreshReuse, now).await?;
+        tx.commit().await?; // the revocation must stick
+        return Ok(Rotation::Reused);
+    }
+    tx.execute("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1", &[&id, &now]).await?;
+    tx.execute(
+        "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+        &[&user, &family, &next_hash, &(now + ttl), &now],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Rotation::Rotated { user, family, at: now })
+}
+
 /// Ends the session of `presented` (nothing happens for an unknown token: logout never says
 /// whether a token existed, RFC 7009 §2.2).
 ///
@@ -338,27 +465,51 @@ pub async fn logout(state: &AppState, presented: &str) -> Result<(), AppError> {
     let hash = tokens::hash_token(presented);
     let now = unix_now();
     let sessions = state.sessions.clone();
-    state
-        .pool
-        .transaction(move |tx| {
-            let owner: Option<(String, i64)> = tx
-                .query_row_cached(
-                    "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = ?1",
-                    [&hash],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+    let pool = match &state.db {
+        Db::Sqlite(pool) => pool,
+        Db::Postgres(pg) => {
+            let mut c = pg.get().await?;
+            let tx = c.transaction().await?;
+            let owner = tx
+                .query_opt(
+                    "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+                    &[&hash],
                 )
-                .optional()?;
-            let Some((family, user)) = owner else { return Ok(()) };
-            let live = tx.execute_cached(
-                "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
-                params![family, now],
-            )?;
+                .await?;
+            let Some(owner) = owner else { return Ok(()) };
+            let (family, user): (String, i64) = (owner.try_get(0)?, owner.try_get(1)?);
+            let live = tx
+                .execute(
+                    "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+                    &[&family, &now],
+                )
+                .await?;
             if live > 0 {
-                sessions.end(tx, user, &[family], EndReason::Logout, now)?;
+                sessions.pg_end(&tx, user, &[family], EndReason::Logout, now).await?;
             }
-            Ok::<_, AppError>(())
-        })
-        .await
+            tx.commit().await?;
+            return Ok(());
+        }
+    };
+    pool.transaction(move |tx| {
+        let owner: Option<(String, i64)> = tx
+            .query_row_cached(
+                "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = ?1",
+                [&hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((family, user)) = owner else { return Ok(()) };
+        let live = tx.execute_cached(
+            "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
+            params![family, now],
+        )?;
+        if live > 0 {
+            sessions.end(tx, user, &[family], EndReason::Logout, now)?;
+        }
+        Ok::<_, AppError>(())
+    })
+    .await
 }
 
 /// Ends every session of `user` inside the caller's write transaction: revokes its refresh
@@ -388,6 +539,35 @@ pub fn end_all_sessions(
     Ok(families.len())
 }
 
+/// [`end_all_sessions`] on PostgreSQL, inside the caller's transaction `tx`.
+///
+/// # Errors
+/// Storage failures.
+pub async fn pg_end_all_sessions(
+    sessions: &EndedSessions,
+    tx: &kiln_postgres::Client,
+    user: i64,
+    reason: EndReason,
+    now: i64,
+) -> Result<usize, AppError> {
+    let families = tx
+        .query(
+            "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+            &[&user],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<Vec<String>, _>>()?;
+    tx.execute(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        &[&user, &now],
+    )
+    .await?;
+    sessions.pg_end(tx, user, &families, reason, now).await?;
+    Ok(families.len())
+}
+
 /// Checks that the caller, already signed in as `user`, knows the account's password — the
 /// step before a change that a stolen access token alone must not allow (a new password,
 /// deleting the account). Throttled like logins, per (user, client address).
@@ -404,14 +584,23 @@ pub async fn reauthenticate(
 ) -> Result<(), AppError> {
     too_long(field, pw)?;
     let attempt = begin_attempt(state, &format!("#{user}"), client)?;
-    let hash: Option<String> = state
-        .pool
-        .read(move |c| {
-            c.query_row_cached("SELECT password_hash FROM users WHERE id = ?1", [user], |r| r.get(0))
-                .optional()
-                .map_err(AppError::from)
-        })
-        .await?;
+    let hash: Option<String> = match &state.db {
+        Db::Sqlite(pool) => {
+            pool.read(move |c| {
+                c.query_row_cached("SELECT password_hash FROM users WHERE id = ?1", [user], |r| r.get(0))
+                    .optional()
+                    .map_err(AppError::from)
+            })
+            .await?
+        }
+        Db::Postgres(pg) => pg
+            .get()
+            .await?
+            .query_opt("SELECT password_hash FROM users WHERE id = $1", &[&user])
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?,
+    };
     let Some(hash) = hash else {
         state.throttle.undo(attempt);
         return Err(AppError::InvalidToken);

@@ -64,6 +64,18 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+
+    /// The role `stored` names (as [`Role::as_stored`] writes it).
+    ///
+    /// # Errors
+    /// An internal error for a name no role has (the column's CHECK allows none).
+    pub fn from_stored(stored: &str) -> Result<Role, AppError> {
+        Role::parse(stored).ok_or_else(|| AppError::Internal(format!("no role is called {stored:?}")))
+    }
+
+    fn parse(stored: &str) -> Option<Role> {
+        [Role::Member, Role::Admin].into_iter().find(|r| r.as_stored() == stored)
+    }
 }
 
 impl rusqlite::types::ToSql for Role {
@@ -74,11 +86,10 @@ impl rusqlite::types::ToSql for Role {
 
 impl rusqlite::types::FromSql for Role {
     fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Role> {
-        match value.as_str()? {
-            "member" => Ok(Role::Member),
-            "admin" => Ok(Role::Admin),
-            other => Err(rusqlite::types::FromSqlError::Other(format!("no role is called {other:?}").into())),
-        }
+        let stored = value.as_str()?;
+        Role::parse(stored).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("no role is called {stored:?}").into())
+        })
     }
 }
 
@@ -87,18 +98,26 @@ impl rusqlite::types::FromSql for Role {
 /// # Errors
 /// 401 for a deleted user; storage failures.
 pub async fn role(state: &AppState, id: i64) -> Result<Role, AppError> {
-    state
-        .pool
-        .read(move |c| {
-            rusqlite::OptionalExtension::optional(c.query_row_cached(
-                "SELECT role FROM users WHERE id = ?1",
-                [id],
-                |r| r.get::<_, Role>(0),
-            ))
-            .map_err(AppError::from)
-        })
-        .await?
-        .ok_or(AppError::InvalidToken)
+    let role = match &state.db {
+        crate::db::Db::Sqlite(pool) => {
+            pool.read(move |c| {
+                rusqlite::OptionalExtension::optional(c.query_row_cached(
+                    "SELECT role FROM users WHERE id = ?1",
+                    [id],
+                    |r| r.get::<_, Role>(0),
+                ))
+                .map_err(AppError::from)
+            })
+            .await?
+        }
+        crate::db::Db::Postgres(pg) => {
+            match pg.get().await?.query_opt("SELECT role FROM users WHERE id = $1", &[&id]).await? {
+                Some(row) => Some(Role::from_stored(&row.try_get::<_, String>(0)?)?),
+                None => None,
+            }
+        }
+    };
+    role.ok_or(AppError::InvalidToken)
 }
 
 /// An authenticated admin: [`AuthUser`] whose role is `admin`, else 403.

@@ -36,6 +36,8 @@ const RELAY_BATCH: u32 = 100;
 pub enum Jobs {
     /// In the service's SQLite file.
     Sqlite(SqliteQueue),
+    /// In the service's PostgreSQL database (enqueues are transactional there already).
+    Postgres(super::postgres::PostgresQueue),
     /// In Redis, with the SQLite `jobs` table as the transactional outbox.
     Redis {
         /// The queue.
@@ -68,6 +70,8 @@ impl Jobs {
     pub fn added(&self) {
         match self {
             Jobs::Sqlite(q) => q.added(),
+            // The enqueueing transaction's NOTIFY wakes every process's workers at commit.
+            Jobs::Postgres(_) => {}
             Jobs::Redis { relay, .. } => relay.notify_one(),
         }
     }
@@ -76,6 +80,7 @@ impl Jobs {
     pub fn describe(&self) -> &'static str {
         match self {
             Jobs::Sqlite(_) => "SQLite (the database file)",
+            Jobs::Postgres(_) => "PostgreSQL",
             Jobs::Redis { .. } => "Redis",
         }
     }
@@ -142,6 +147,7 @@ impl Queue for Jobs {
     async fn enqueue(&self, spec: JobSpec) -> Result<Enqueued, AppError> {
         match self {
             Jobs::Sqlite(q) => q.enqueue(spec).await,
+            Jobs::Postgres(q) => q.enqueue(spec).await,
             Jobs::Redis { queue, .. } => queue.enqueue(spec).await,
         }
     }
@@ -149,6 +155,7 @@ impl Queue for Jobs {
     async fn claim(&self, worker: &WorkerId, lease_until: i64) -> Result<Option<Job>, AppError> {
         match self {
             Jobs::Sqlite(q) => q.claim(worker, lease_until).await,
+            Jobs::Postgres(q) => q.claim(worker, lease_until).await,
             Jobs::Redis { queue, .. } => queue.claim(worker, lease_until).await,
         }
     }
@@ -156,6 +163,7 @@ impl Queue for Jobs {
     async fn heartbeat(&self, id: i64, worker: &WorkerId, lease_until: i64) -> Result<bool, AppError> {
         match self {
             Jobs::Sqlite(q) => q.heartbeat(id, worker, lease_until).await,
+            Jobs::Postgres(q) => q.heartbeat(id, worker, lease_until).await,
             Jobs::Redis { queue, .. } => queue.heartbeat(id, worker, lease_until).await,
         }
     }
@@ -163,6 +171,7 @@ impl Queue for Jobs {
     async fn complete(&self, id: i64, worker: &WorkerId) -> Result<bool, AppError> {
         match self {
             Jobs::Sqlite(q) => q.complete(id, worker).await,
+            Jobs::Postgres(q) => q.complete(id, worker).await,
             Jobs::Redis { queue, .. } => queue.complete(id, worker).await,
         }
     }
@@ -176,6 +185,7 @@ impl Queue for Jobs {
     ) -> Result<Failed, AppError> {
         match self {
             Jobs::Sqlite(q) => q.fail(id, worker, error, retry_at).await,
+            Jobs::Postgres(q) => q.fail(id, worker, error, retry_at).await,
             Jobs::Redis { queue, .. } => queue.fail(id, worker, error, retry_at).await,
         }
     }
@@ -183,6 +193,7 @@ impl Queue for Jobs {
     async fn release(&self, id: i64, worker: &WorkerId) -> Result<bool, AppError> {
         match self {
             Jobs::Sqlite(q) => q.release(id, worker).await,
+            Jobs::Postgres(q) => q.release(id, worker).await,
             Jobs::Redis { queue, .. } => queue.release(id, worker).await,
         }
     }
@@ -190,6 +201,7 @@ impl Queue for Jobs {
     async fn rescue(&self, now: i64) -> Result<u64, AppError> {
         match self {
             Jobs::Sqlite(q) => q.rescue(now).await,
+            Jobs::Postgres(q) => q.rescue(now).await,
             Jobs::Redis { queue, .. } => queue.rescue(now).await,
         }
     }
@@ -197,6 +209,7 @@ impl Queue for Jobs {
     async fn prune(&self, before: i64) -> Result<u64, AppError> {
         match self {
             Jobs::Sqlite(q) => q.prune(before).await,
+            Jobs::Postgres(q) => q.prune(before).await,
             Jobs::Redis { queue, .. } => queue.prune(before).await,
         }
     }
@@ -204,6 +217,7 @@ impl Queue for Jobs {
     async fn get(&self, id: i64) -> Result<Option<Job>, AppError> {
         match self {
             Jobs::Sqlite(q) => q.get(id).await,
+            Jobs::Postgres(q) => q.get(id).await,
             Jobs::Redis { queue, .. } => queue.get(id).await,
         }
     }
@@ -211,6 +225,7 @@ impl Queue for Jobs {
     async fn list(&self, filter: JobFilter) -> Result<Vec<Job>, AppError> {
         match self {
             Jobs::Sqlite(q) => q.list(filter).await,
+            Jobs::Postgres(q) => q.list(filter).await,
             Jobs::Redis { queue, .. } => queue.list(filter).await,
         }
     }
@@ -218,6 +233,7 @@ impl Queue for Jobs {
     async fn retry(&self, id: i64) -> Result<Option<Job>, AppError> {
         match self {
             Jobs::Sqlite(q) => q.retry(id).await,
+            Jobs::Postgres(q) => q.retry(id).await,
             Jobs::Redis { queue, .. } => queue.retry(id).await,
         }
     }
@@ -225,6 +241,7 @@ impl Queue for Jobs {
     async fn cancel(&self, id: i64) -> Result<Option<Result<Job, JobState>>, AppError> {
         match self {
             Jobs::Sqlite(q) => q.cancel(id).await,
+            Jobs::Postgres(q) => q.cancel(id).await,
             Jobs::Redis { queue, .. } => queue.cancel(id).await,
         }
     }
@@ -232,6 +249,7 @@ impl Queue for Jobs {
     async fn stats(&self) -> Result<QueueStats, AppError> {
         match self {
             Jobs::Sqlite(q) => q.stats().await,
+            Jobs::Postgres(q) => q.stats().await,
             Jobs::Redis { queue, .. } => queue.stats().await,
         }
     }
@@ -239,6 +257,7 @@ impl Queue for Jobs {
     async fn wait_for_work(&self) {
         match self {
             Jobs::Sqlite(q) => q.wait_for_work().await,
+            Jobs::Postgres(q) => q.wait_for_work().await,
             Jobs::Redis { queue, .. } => queue.wait_for_work().await,
         }
     }

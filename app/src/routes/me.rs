@@ -7,6 +7,7 @@ use crate::auth::identity::check_display_name;
 use crate::auth::{password, session, AuthUser};
 use crate::clock::unix_now;
 use crate::db::CachedStatements;
+use crate::db::Db;
 use crate::error::{AppError, FieldError};
 use crate::json::JsonObject;
 use crate::state::AppState;
@@ -29,8 +30,29 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 async fn profile(state: &AppState, id: i64) -> Result<Value, AppError> {
-    let row = state
-        .pool
+    let pool = match &state.db {
+        Db::Sqlite(pool) => pool,
+        Db::Postgres(pg) => {
+            let row = pg
+                .get()
+                .await?
+                .query_opt(
+                    "SELECT email, display_name, bio, role, created_at FROM users WHERE id = $1",
+                    &[&id],
+                )
+                .await?
+                .ok_or(AppError::InvalidToken)?;
+            return Ok(json!({
+                "id": id,
+                "email": row.try_get::<_, String>(0)?,
+                "display_name": row.try_get::<_, String>(1)?,
+                "bio": row.try_get::<_, String>(2)?,
+                "role": row.try_get::<_, String>(3)?,
+                "created_at": row.try_get::<_, i64>(4)?,
+            }));
+        }
+    };
+    let row = pool
         .read(move |c| {
             c.query_row_cached(
                 "SELECT email, display_name, bio, role, created_at FROM users WHERE id = ?1",
@@ -85,16 +107,28 @@ async fn update(
         return Err(AppError::Validation(errors));
     }
     let id = user.id;
-    state
-        .pool
-        .write(move |c| {
-            c.execute_cached(
-                "UPDATE users SET display_name = COALESCE(?2, display_name), bio = COALESCE(?3, bio) WHERE id = ?1",
-                params![id, patch.display_name.map(|n| n.trim().to_owned()), patch.bio],
-            )
-            .map_err(AppError::from)
-        })
-        .await?;
+    let name = patch.display_name.map(|n| n.trim().to_owned());
+    match &state.db {
+        Db::Sqlite(pool) => {
+            pool.write(move |c| {
+                c.execute_cached(
+                    "UPDATE users SET display_name = COALESCE(?2, display_name), bio = COALESCE(?3, bio) WHERE id = ?1",
+                    params![id, name, patch.bio],
+                )
+                .map_err(AppError::from)
+            })
+            .await?;
+        }
+        Db::Postgres(pg) => {
+            pg.get()
+                .await?
+                .execute(
+                    "UPDATE users SET display_name = COALESCE($2, display_name), bio = COALESCE($3, bio) WHERE id = $1",
+                    &[&id, &name, &patch.bio],
+                )
+                .await?;
+        }
+    }
     Ok(Json(profile(&state, user.id).await?))
 }
 
@@ -122,14 +156,34 @@ async fn change_password(
     let new_hash = state.hasher.hash(body.new_password).await?;
     let now = unix_now();
     let sessions = state.sessions.clone();
-    let ended = state
-        .pool
-        .transaction(move |tx| {
-            tx.execute_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, new_hash])?;
-            // Every session of this user ends: a stolen token dies with the old password.
-            Ok::<_, AppError>(session::end_all_sessions(&sessions, tx, id, EndReason::PasswordChanged, now)?)
-        })
-        .await?;
+    // Every session of this user ends with the change: a stolen token dies with the old password.
+    let ended = match &state.db {
+        Db::Sqlite(pool) => {
+            pool.transaction(move |tx| {
+                tx.execute_cached(
+                    "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                    params![id, new_hash],
+                )?;
+                Ok::<_, AppError>(session::end_all_sessions(
+                    &sessions,
+                    tx,
+                    id,
+                    EndReason::PasswordChanged,
+                    now,
+                )?)
+            })
+            .await?
+        }
+        Db::Postgres(pg) => {
+            let mut c = pg.get().await?;
+            let tx = c.transaction().await?;
+            tx.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[&id, &new_hash]).await?;
+            let ended =
+                session::pg_end_all_sessions(&sessions, &tx, id, EndReason::PasswordChanged, now).await?;
+            tx.commit().await?;
+            ended
+        }
+    };
     tracing::info!(user = id, sessions = ended, "password changed; every session ended");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -150,22 +204,41 @@ async fn remove(
     session::reauthenticate(&state, id, &body.password, "password", peer.ip()).await?;
     let now = unix_now();
     let sessions = state.sessions.clone();
-    state
-        .pool
-        .transaction(move |tx| {
-            let open: i64 = tx.query_row_cached(
-                "SELECT COUNT(*) FROM loans WHERE user_id = ?1 AND returned_at IS NULL",
-                [id],
-                |r| r.get(0),
-            )?;
+    let open_loans = |open: i64| AppError::Conflict(format!("return your {open} open loan(s) first"));
+    match &state.db {
+        Db::Sqlite(pool) => {
+            pool.transaction(move |tx| {
+                let open: i64 = tx.query_row_cached(
+                    "SELECT COUNT(*) FROM loans WHERE user_id = ?1 AND returned_at IS NULL",
+                    [id],
+                    |r| r.get(0),
+                )?;
+                if open > 0 {
+                    return Err(open_loans(open));
+                }
+                session::end_all_sessions(&sessions, tx, id, EndReason::AccountDeleted, now)?;
+                tx.execute_cached("DELETE FROM users WHERE id = ?1", [id])?; // tokens and loans cascade
+                Ok(())
+            })
+            .await?;
+        }
+        Db::Postgres(pg) => {
+            let mut c = pg.get().await?;
+            let tx = c.transaction().await?;
+            // The member's row locked first: a borrow racing the deletion waits for it.
+            tx.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&id]).await?;
+            let open: i64 = tx
+                .query_one("SELECT COUNT(*) FROM loans WHERE user_id = $1 AND returned_at IS NULL", &[&id])
+                .await?
+                .try_get(0)?;
             if open > 0 {
-                return Err(AppError::Conflict(format!("return your {open} open loan(s) first")));
+                return Err(open_loans(open));
             }
-            session::end_all_sessions(&sessions, tx, id, EndReason::AccountDeleted, now)?;
-            tx.execute_cached("DELETE FROM users WHERE id = ?1", [id])?; // tokens and loans cascade
-            Ok(())
-        })
-        .await?;
+            session::pg_end_all_sessions(&sessions, &tx, id, EndReason::AccountDeleted, now).await?;
+            tx.execute("DELETE FROM users WHERE id = $1", &[&id]).await?;
+            tx.commit().await?;
+        }
+    }
     tracing::info!(user = id, "account deleted; every session ended");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -24,17 +24,33 @@ async fn revoke(
 ) -> Result<Json<Value>, AppError> {
     let now = unix_now();
     let sessions = state.sessions.clone();
-    let ended = state
-        .pool
-        .transaction(move |tx| {
-            let exists: bool =
-                tx.query_row_cached("SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1)", [id], |r| r.get(0))?;
-            if !exists {
-                return Err(AppError::NotFound(format!("no user with id {id}")));
+    let no_user = move || AppError::NotFound(format!("no user with id {id}"));
+    let ended = match &state.db {
+        crate::db::Db::Sqlite(pool) => {
+            pool.transaction(move |tx| {
+                let exists: bool =
+                    tx.query_row_cached("SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1)", [id], |r| {
+                        r.get(0)
+                    })?;
+                if !exists {
+                    return Err(no_user());
+                }
+                Ok(session::end_all_sessions(&sessions, tx, id, EndReason::AdminRevoked, now)?)
+            })
+            .await?
+        }
+        crate::db::Db::Postgres(pg) => {
+            let mut c = pg.get().await?;
+            let tx = c.transaction().await?;
+            if tx.query_opt("SELECT 1 FROM users WHERE id = $1", &[&id]).await?.is_none() {
+                return Err(no_user());
             }
-            Ok(session::end_all_sessions(&sessions, tx, id, EndReason::AdminRevoked, now)?)
-        })
-        .await?;
+            let ended =
+                session::pg_end_all_sessions(&sessions, &tx, id, EndReason::AdminRevoked, now).await?;
+            tx.commit().await?;
+            ended
+        }
+    };
     tracing::info!(user = id, by = admin.id, sessions = ended, "sessions revoked by an admin");
     Ok(Json(json!({ "user_id": id, "sessions_ended": ended })))
 }

@@ -1,5 +1,9 @@
 //! Shared helpers for the service's end-to-end tests: the real router and middleware on a
-//! loopback port over a real SQLite file, and a JSON-speaking client.
+//! loopback port over a real SQLite file — or, with `KILN_TEST_DATABASE=postgres`, over a
+//! private PostgreSQL cluster (one per database path, so two services started on one path
+//! share one database, as two processes on one file do, and a restarted one finds its
+//! data) — and a JSON-speaking client. The
+//! test command runs the suite both ways.
 #![allow(dead_code)]
 
 use kiln_app::config::Config;
@@ -7,21 +11,52 @@ use kiln_app::{build, serve};
 use kiln_http::http::header::CONTENT_TYPE;
 use kiln_http::http::{HeaderMap, Method, Request, StatusCode};
 use kiln_http::{Body, Client};
+use kiln_test_support::postgres::PostgresServer;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub struct Service {
     pub addr: SocketAddr,
     pub client: Client,
     stop: kiln_runtime::sync::oneshot::Sender<()>,
     done: kiln_runtime::task::JoinHandle<kiln_http::server::ServeSummary>,
+    /// The cluster, on PostgreSQL: kept as long as a service uses it.
+    _cluster: Option<Arc<PostgresServer>>,
+}
+
+/// Whether this run is on PostgreSQL (`KILN_TEST_DATABASE=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("KILN_TEST_DATABASE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("KILN_TEST_DATABASE={other:?}: use sqlite or postgres"),
+    }
+}
+
+/// The cluster standing for the database file `db`: one per path, kept until the path's
+/// directory is gone (a test's temporary directory), so a service restarted on the same
+/// path finds its data, as it would in the file. Clusters left at exit are stopped by their
+/// own watchdog (`kiln_test_support::postgres`).
+fn cluster_for(db: &Path) -> Arc<PostgresServer> {
+    static CLUSTERS: Mutex<Option<HashMap<PathBuf, Arc<PostgresServer>>>> = Mutex::new(None);
+    let mut clusters = CLUSTERS.lock().unwrap();
+    let clusters = clusters.get_or_insert_with(HashMap::new);
+    clusters.retain(|path, _| path.parent().is_some_and(Path::exists));
+    clusters.entry(db.to_path_buf()).or_insert_with(|| Arc::new(PostgresServer::start())).clone()
+}
+
+/// The tests' configuration on `db`: a fixed secret, cheap bcrypt.
+pub fn config(db: &Path) -> Config {
+    let mut config = Config { db: db.to_path_buf(), jwt_secret: Some(vec![42; 32]), ..Config::default() };
+    config.auth.bcrypt_cost = 4;
+    config
 }
 
 pub async fn start(db: &Path) -> Service {
-    let mut config = Config { db: db.to_path_buf(), jwt_secret: Some(vec![42; 32]), ..Config::default() };
-    config.auth.bcrypt_cost = 4;
-    start_with(config).await
+    start_with(config(db)).await
 }
 
 /// Serves a service built from `config` (its auth rate limit raised: the tests sign many
@@ -31,8 +66,24 @@ pub async fn start_with(mut config: Config) -> Service {
     start_as_configured(config).await
 }
 
-/// Serves a service built from `config` as it is.
-pub async fn start_as_configured(config: Config) -> Service {
+/// Serves a service built from `config` as it is (on PostgreSQL in a PostgreSQL run).
+pub async fn start_as_configured(mut config: Config) -> Service {
+    let cluster = (on_postgres() && config.database_url.is_none()).then(|| cluster_for(&config.db));
+    if let Some(cluster) = &cluster {
+        config.database_url = Some(kiln_postgres::Config::from_url(&cluster.url()).unwrap());
+        config.jwt_secret.get_or_insert_with(|| vec![42; 32]);
+    }
+    start_built(config, cluster).await
+}
+
+/// Serves a service on exactly the storage `config` names, in any run: for tests that choose
+/// their backend themselves (or test SQLite itself). The auth rate limit is raised.
+pub async fn start_exactly(mut config: Config) -> Service {
+    config.auth.rate_burst = 10_000;
+    start_built(config, None).await
+}
+
+async fn start_built(config: Config, cluster: Option<Arc<PostgresServer>>) -> Service {
     let app = build(config).await.unwrap();
     let listener = kiln_net::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -40,7 +91,7 @@ pub async fn start_as_configured(config: Config) -> Service {
     let done = kiln_runtime::spawn(serve(app, listener, async move {
         let _ = stopped.await;
     }));
-    Service { addr, client: Client::new(), stop, done }
+    Service { addr, client: Client::new(), stop, done, _cluster: cluster }
 }
 
 impl Service {
