@@ -11,6 +11,9 @@
 //!   (`--cache-ttl 0`: every request reads SQLite), the cache in Redis (`--redis`: every
 //!   request one round trip to a local `redis-server`) — and the axum twin, which has no
 //!   cache.
+//! - `app_backend_get_book`, `app_backend_borrow_return`: the service on SQLite and on
+//!   PostgreSQL (a private cluster on this machine, fsync off; `--cache-ttl 0` for the book
+//!   reads on both, so every read reaches the database) beside the axum twin on SQLite.
 //! - `app_list_books`: `GET /books?limit=20` (a page and the total).
 //! - `app_login`: `POST /auth/login` at bcrypt cost [`BCRYPT_COST`] — bcrypt-bound; the time
 //!   per login is the figure to read (1 s ÷ it = logins per second per connection).
@@ -45,8 +48,10 @@ struct Servers {
     kiln: SocketAddr,
     kiln_uncached: SocketAddr,
     kiln_redis: SocketAddr,
+    kiln_postgres: SocketAddr,
     axum: SocketAddr,
     _redis: kiln_test_support::redis::RedisServer,
+    _postgres: kiln_test_support::postgres::PostgresServer,
     _dir: tempfile::TempDir,
     _kiln_rt: kiln::runtime::Runtime,
     _tokio_rt: tokio::runtime::Runtime,
@@ -82,6 +87,13 @@ fn start() -> Servers {
     let kiln_redis = serve(db("redis.db"), &|c| {
         c.redis = Some(kiln::redis::ClientConfig::from_url(&redis.url()).unwrap());
     });
+    let postgres = kiln_test_support::postgres::PostgresServer::start();
+    let pg = kiln::postgres::Config::from_url(&postgres.url()).unwrap();
+    let kiln_postgres = serve(dir.path().join("unused.db"), &|c| {
+        c.database_url = Some(pg.clone());
+        c.cache.ttl = std::time::Duration::ZERO;
+    });
+    kiln_rt.block_on(seed_postgres(pg.clone()));
     let tokio_rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(workers()).enable_all().build().unwrap();
     let axum = tokio_rt.block_on(async {
@@ -94,12 +106,34 @@ fn start() -> Servers {
         kiln,
         kiln_uncached,
         kiln_redis,
+        kiln_postgres,
         axum,
         _redis: redis,
+        _postgres: postgres,
         _dir: dir,
         _kiln_rt: kiln_rt,
         _tokio_rt: tokio_rt,
     }
+}
+
+/// The seed of `baseline::seed` in the PostgreSQL database (the service migrated it): the
+/// bench user and [`BOOKS`] books, the books in one statement.
+async fn seed_postgres(config: kiln::postgres::Config) {
+    let db = kiln::postgres::Client::connect(config).await.unwrap();
+    let hash = bcrypt::hash("correct horse", BCRYPT_COST).unwrap();
+    db.execute(
+        "INSERT INTO users (email, password_hash, display_name, role, created_at) VALUES ('bench@example.com', $1, 'Bench', 'admin', 0)",
+        &[&hash],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO books (title, author, year, copies, available, created_at) \
+         SELECT 'Book ' || i, 'Author ' || (i % 17), 1900 + i % 120, 1000, 1000, 0 FROM generate_series(1, $1::int8) i",
+        &[&BOOKS],
+    )
+    .await
+    .unwrap();
 }
 
 /// One request through the shared client; returns the status and the body as JSON.
@@ -185,6 +219,22 @@ fn bench(c: &mut Criterion) {
         ],
     );
 
+    {
+        let mut on_sqlite = |b: &mut paired::Bencher| b.iter(|| get_book(servers.kiln_uncached));
+        let mut on_postgres = |b: &mut paired::Bencher| b.iter(|| get_book(servers.kiln_postgres));
+        let mut on_axum = |b: &mut paired::Bencher| b.iter(|| get_book(servers.axum));
+        paired::compare(
+            c,
+            "app",
+            &name("app_backend_get_book"),
+            &mut [
+                ("kiln-sqlite", &mut on_sqlite),
+                ("kiln-postgres", &mut on_postgres),
+                ("axum", &mut on_axum),
+            ],
+        );
+    }
+
     group(c, &name("app_list_books"), None, &servers, |addr| {
         let (status, page) =
             client_rt.block_on(send(&client, "GET", format!("http://{addr}/books?limit=20"), None, None));
@@ -202,14 +252,18 @@ fn bench(c: &mut Criterion) {
             client_rt.block_on(send(&client, "POST", format!("http://{addr}/auth/login"), Some(LOGIN), None));
         tokens["access_token"].as_str().unwrap().to_owned()
     };
-    let tokens = [(servers.kiln, token(servers.kiln)), (servers.axum, token(servers.axum))];
+    let tokens = [
+        (servers.kiln, token(servers.kiln)),
+        (servers.kiln_postgres, token(servers.kiln_postgres)),
+        (servers.axum, token(servers.axum)),
+    ];
     group(c, &name("app_me"), None, &servers, |addr| {
         let token = &tokens.iter().find(|(a, _)| *a == addr).expect("a server's token").1;
         let (status, me) =
             client_rt.block_on(send(&client, "GET", format!("http://{addr}/me"), None, Some(token)));
         assert_eq!((status, me["email"].as_str()), (StatusCode::OK, Some("bench@example.com")));
     });
-    group(c, &name("app_borrow_return"), None, &servers, |addr| {
+    let borrow_return = |addr: SocketAddr| {
         let token = &tokens.iter().find(|(a, _)| *a == addr).expect("a server's token").1;
         client_rt.block_on(async {
             let (status, loan) =
@@ -220,7 +274,23 @@ fn bench(c: &mut Criterion) {
                 send(&client, "POST", format!("http://{addr}/loans/{id}/return"), None, Some(token)).await;
             assert_eq!(status, StatusCode::OK);
         })
-    });
+    };
+    group(c, &name("app_borrow_return"), None, &servers, borrow_return);
+    {
+        let mut on_sqlite = |b: &mut paired::Bencher| b.iter(|| borrow_return(servers.kiln));
+        let mut on_postgres = |b: &mut paired::Bencher| b.iter(|| borrow_return(servers.kiln_postgres));
+        let mut on_axum = |b: &mut paired::Bencher| b.iter(|| borrow_return(servers.axum));
+        paired::compare(
+            c,
+            "app",
+            &name("app_backend_borrow_return"),
+            &mut [
+                ("kiln-sqlite", &mut on_sqlite),
+                ("kiln-postgres", &mut on_postgres),
+                ("axum", &mut on_axum),
+            ],
+        );
+    }
 }
 
 criterion_group! {
