@@ -51,7 +51,7 @@ pub use error::{DbError, PgError};
 pub use listen::Listener;
 pub use pool::{Pool, PoolConfig, Pooled};
 pub use row::{Column, ColumnIndex, Row};
-pub use transaction::{Isolation, Transaction};
+pub use transaction::{BoxFuture, Isolation, Transaction, TransactionError, ATTEMPTS};
 pub use types::{FromSql, Json, Timestamp, ToSql};
 
 /// SQLSTATE codes a program commonly reacts to.

@@ -278,3 +278,60 @@ fn the_pool_bounds_waits_replaces_broken_connections_and_survives_a_restart() {
         assert!(pool.size() <= 2, "{}", pool.size());
     });
 }
+
+#[test]
+fn a_conflicting_serializable_transaction_runs_again_and_sees_the_winner() {
+    let server = PostgresServer::start();
+    rt().block_on(async {
+        let setup = client(&server).await;
+        setup
+            .batch_execute("CREATE TABLE acct (id int8 PRIMARY KEY, balance int8); INSERT INTO acct VALUES (1, 100), (2, 100)")
+            .await
+            .unwrap();
+        // Each withdraws 150 from its own account if the two together hold enough. Run one
+        // after the other, only the first can; run together, both read 200 — write skew —
+        // and serializable isolation fails one, which must then run again and see 50.
+        let both_read = Arc::new(kiln_runtime::sync::Barrier::new(2));
+        let tasks: Vec<_> = [1i64, 2]
+            .into_iter()
+            .map(|id| {
+                let (server_url, both_read) = (server.url(), both_read.clone());
+                kiln_runtime::spawn(async move {
+                    let mut db = Client::connect(Config::from_url(&server_url).unwrap()).await.unwrap();
+                    let runs = Arc::new(std::sync::atomic::AtomicU32::new(0));
+                    let withdrew = db
+                        .run_transaction(Isolation::Serializable, |tx| {
+                            // The body may run again: it owns what it uses.
+                            let (runs, both_read) = (runs.clone(), both_read.clone());
+                            Box::pin(async move {
+                                let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                                let total: i64 =
+                                    tx.query_one("SELECT sum(balance)::int8 FROM acct", &[]).await?.get(0);
+                                if run == 1 {
+                                    both_read.wait().await; // the first attempts overlap for sure
+                                }
+                                if total < 150 {
+                                    return Ok::<_, PgError>(false);
+                                }
+                                tx.execute("UPDATE acct SET balance = balance - 150 WHERE id = $1", &[&id]).await?;
+                                Ok(true)
+                            })
+                        })
+                        .await
+                        .unwrap();
+                    let runs = runs.load(std::sync::atomic::Ordering::SeqCst);
+                    (withdrew, runs)
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        outcomes.sort();
+        assert_eq!(outcomes.iter().filter(|(w, _)| *w).count(), 1, "one withdrawal: {outcomes:?}");
+        assert!(outcomes.iter().any(|(_, runs)| *runs >= 2), "the loser ran again: {outcomes:?}");
+        let total: i64 = setup.query_one("SELECT sum(balance)::int8 FROM acct", &[]).await.unwrap().get(0);
+        assert_eq!(total, 50, "as if one ran after the other");
+    });
+}
