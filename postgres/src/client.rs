@@ -313,6 +313,49 @@ impl Client {
         }
     }
 
+    /// Inserts `rows` into `table`'s `columns` with multi-row `INSERT … VALUES ($1, $2), ($3,
+    /// $4), …` statements — as many rows per statement as PostgreSQL's limit of 65 535
+    /// parameters allows — and returns how many rows went in. Bulk loading without `COPY`:
+    /// the rows are typed parameters like any others. `table` and `columns` are identifiers
+    /// written into the SQL, never user input. Wrap it in a transaction for all-or-nothing.
+    ///
+    /// # Errors
+    /// As [`Client::execute`]; [`PgError::Type`] if a row's width is not `columns.len()`.
+    pub async fn insert_rows(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: &[&[&dyn ToSql]],
+    ) -> Result<u64, PgError> {
+        if columns.is_empty() {
+            return Err(PgError::Type("insert_rows needs at least one column".into()));
+        }
+        if let Some(row) = rows.iter().find(|r| r.len() != columns.len()) {
+            return Err(PgError::Type(format!(
+                "a row of {} values for {} columns",
+                row.len(),
+                columns.len()
+            )));
+        }
+        let per_statement = (u16::MAX as usize / columns.len()).max(1);
+        let mut inserted = 0;
+        for chunk in rows.chunks(per_statement) {
+            let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+            let mut n = 0;
+            for (i, _) in chunk.iter().enumerate() {
+                sql.push_str(if i == 0 { "(" } else { ", (" });
+                for c in 0..columns.len() {
+                    n += 1;
+                    sql.push_str(&format!("{}${n}", if c == 0 { "" } else { ", " }));
+                }
+                sql.push(')');
+            }
+            let params: Vec<&dyn ToSql> = chunk.iter().flat_map(|r| r.iter().copied()).collect();
+            inserted += self.execute(&sql, &params).await?;
+        }
+        Ok(inserted)
+    }
+
     /// Statements cached on this connection.
     pub fn cached_statements(&self) -> usize {
         self.statements().count

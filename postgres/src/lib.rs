@@ -23,11 +23,12 @@
 //!   `CancelRequest`.
 //! - `client.rs` — [`Client`]: statements prepared in the same round trip as their first
 //!   run and cached per connection, binary parameters and results, cancellation of a
-//!   dropped query.
+//!   dropped query, bulk inserts as multi-row statements.
 //! - `types.rs` — [`ToSql`] and [`FromSql`]: integers, floats, bool, text, bytea, JSON,
 //!   timestamps, `Option`.
 //! - `row.rs` — [`Row`], its columns and typed `get`.
-//! - `transaction.rs` — [`Transaction`], rolled back unless committed; [`Isolation`].
+//! - `transaction.rs` — [`Transaction`], rolled back unless committed; [`Isolation`];
+//!   `run_transaction`, which runs a body again after a serialization failure or deadlock.
 //! - `listen.rs` — [`Listener`] (`LISTEN`) and [`Client::notify`].
 //! - `pool.rs` — [`Pool`]: bounded, fair, with a wait limit, lifetimes and idle checks.
 //! - `error.rs` — [`PgError`], the server's errors with their SQLSTATE.

@@ -335,3 +335,36 @@ fn a_conflicting_serializable_transaction_runs_again_and_sees_the_winner() {
         assert_eq!(total, 50, "as if one ran after the other");
     });
 }
+
+#[test]
+fn rows_go_in_by_the_thousand_in_multi_row_statements() {
+    let server = PostgresServer::start();
+    rt().block_on(async {
+        let mut db = client(&server).await;
+        db.batch_execute("CREATE TABLE points (id int8 PRIMARY KEY, label text, weight float8)")
+            .await
+            .unwrap();
+        let ids: Vec<i64> = (0..30_000).collect();
+        let labels: Vec<String> = ids.iter().map(|i| format!("p{i}")).collect();
+        let weight = 0.5f64;
+        let rows: Vec<[&dyn kiln_postgres::ToSql; 3]> = ids
+            .iter()
+            .zip(&labels)
+            .map(|(id, label)| [id as &dyn kiln_postgres::ToSql, label, &weight])
+            .collect();
+        let rows: Vec<&[&dyn kiln_postgres::ToSql]> = rows.iter().map(|r| r.as_slice()).collect();
+        // 30 000 rows of 3: 90 000 parameters, over one statement's limit, so two statements.
+        let tx = db.transaction().await.unwrap();
+        assert_eq!(tx.insert_rows("points", &["id", "label", "weight"], &rows).await.unwrap(), 30_000);
+        tx.commit().await.unwrap();
+        let row = db.query_one("SELECT count(*), max(label), sum(weight) FROM points", &[]).await.unwrap();
+        assert_eq!(
+            (row.get::<_, i64>(0), row.get::<_, String>(1), row.get::<_, f64>(2)),
+            (30_000, "p9999".into(), 15_000.0)
+        );
+        let short: [&dyn kiln_postgres::ToSql; 1] = [&1i64];
+        assert!(db.insert_rows("points", &["id", "label"], &[&short]).await.is_err(), "a row too short");
+        let e = db.insert_rows("points", &["id", "label", "weight"], &[rows[0]]).await.unwrap_err();
+        assert!(e.is_unique_violation(), "{e}");
+    });
+}
