@@ -368,3 +368,41 @@ fn rows_go_in_by_the_thousand_in_multi_row_statements() {
         assert!(e.is_unique_violation(), "{e}");
     });
 }
+
+#[test]
+fn md5_and_cleartext_passwords_are_spoken_too() {
+    let server = PostgresServer::start();
+    rt().block_on(async {
+        let admin = client(&server).await;
+        admin
+            .batch_execute(
+                "SET password_encryption = 'md5'; CREATE ROLE old_md5 LOGIN PASSWORD 'hunter2';
+                 SET password_encryption = 'scram-sha-256'; CREATE ROLE plain LOGIN PASSWORD 'swordfish';",
+            )
+            .await
+            .unwrap();
+        // Servers older than PostgreSQL 14 default to md5; `password` sends it in the clear.
+        let hba = server.dir().join("data").join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap();
+        let first = "host all old_md5 127.0.0.1/32 md5\nhost all plain 127.0.0.1/32 password\n";
+        std::fs::write(&hba, format!("{first}{rules}")).unwrap();
+        admin.query("SELECT pg_reload_conf()", &[]).await.unwrap();
+        let as_role = |user: &str, password: &str| Config {
+            user: user.into(),
+            password: Some(password.into()),
+            database: "postgres".into(),
+            ..config(&server)
+        };
+        let md5 = Client::connect(as_role("old_md5", "hunter2")).await.unwrap();
+        assert_eq!(
+            md5.query_one("SELECT current_user::text", &[]).await.unwrap().get::<_, String>(0),
+            "old_md5"
+        );
+        let plain = Client::connect(as_role("plain", "swordfish")).await.unwrap();
+        assert_eq!(
+            plain.query_one("SELECT current_user::text", &[]).await.unwrap().get::<_, String>(0),
+            "plain"
+        );
+        assert!(matches!(Client::connect(as_role("old_md5", "wrong")).await, Err(PgError::Auth(_))));
+    });
+}
