@@ -132,6 +132,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         )),
         job_counters: std::sync::Arc::default(),
         http_stats: std::sync::Arc::default(),
+        draining: std::sync::Arc::default(),
         listings: std::sync::Arc::new(cache::ReadThrough::new(
             redis.as_ref(),
             "{kiln}:cache:listings",
@@ -179,8 +180,13 @@ async fn open_database(config: &Config) -> Result<db::Db, StartError> {
 
 /// Serves `app` on `listener` until `shutdown` completes. While it serves, a task follows
 /// the sessions other processes end on the same database (`auth/ended.rs`), and the
-/// in-process job workers run (unless configured to 0). At shutdown the server drains
-/// first, then the workers (a request in flight may still enqueue).
+/// in-process job workers run (unless configured to 0).
+///
+/// The shutdown order: readiness turns 503 (a load balancer stops sending traffic; requests
+/// on connections already open see it too), the server stops accepting and drains the
+/// requests in flight, then the workers stop (a request in flight may still enqueue: they
+/// outlive it) and release what they could not finish, then the session follower stops;
+/// the database pools close as the last handles drop.
 pub async fn serve(
     app: App,
     listener: kiln_net::net::TcpListener,
@@ -196,6 +202,12 @@ pub async fn serve(
             s.job_counters.clone(),
         )
     });
+    let draining = app.state.draining.clone();
+    let shutdown = async move {
+        shutdown.await;
+        draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!("shutting down: readiness is 503; draining requests in flight");
+    };
     let summary =
         kiln_http::Server::from_listener(listener).serve(routes::service(app.state), shutdown).await;
     if let Some(workers) = workers {

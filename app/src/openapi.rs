@@ -160,7 +160,13 @@ pub fn document() -> Value {
         "info": { "title": "Kiln", "version": env!("CARGO_PKG_VERSION"),
                   "description": "Auth, the book library and loans. Errors are RFC 9457 problem documents." },
         "paths": {
-            "/health": { "get": op("Liveness", false, None, ("200", json!({ "description": "ok", "content": { "text/plain": { "schema": { "type": "string" } } } })), &[]) },
+            "/health": { "get": op("Liveness (as /healthz)", false, None, ("200", json!({ "description": "ok", "content": { "text/plain": { "schema": { "type": "string" } } } })), &[]) },
+            "/healthz": { "get": op("Liveness: the process answers", false, None, ("200", json!({ "description": "ok", "content": { "text/plain": { "schema": { "type": "string" } } } })), &[]) },
+            "/readyz": { "get": {
+                "summary": "Readiness: the database (at this binary's schema version) and Redis answer, and the process is not shutting down",
+                "responses": {
+                    "200": ok("ready", Some("Readiness")),
+                    "503": ok("not ready: each check says why", Some("Readiness")) } } },
             "/openapi.json": { "get": op("This document", false, None, ("200", json!({ "description": "OpenAPI 3.1", "content": { "application/json": { "schema": { "type": "object" } } } })), &[]) },
             "/auth/signup": { "post": op("Create an account (the first one is an admin)", false, Some("Signup"),
                 ("201", ok("created", Some("NewUser"))), &with(&BODY, &[409, 429, 503])) },
@@ -243,6 +249,11 @@ pub fn document() -> Value {
                     "last_error": { "type": ["string", "null"] }, "errors": { "type": "array" }, "created_at": { "type": "integer" },
                     "started_at": { "type": ["integer", "null"] }, "finished_at": { "type": ["integer", "null"] },
                     "lease_owner": { "type": ["string", "null"], "description": "the worker running it: host-pid-random" } } },
+                "Readiness": { "type": "object", "required": ["ready", "database", "redis", "draining"], "properties": {
+                    "ready": { "type": "boolean" }, "draining": { "type": "boolean" },
+                    "database": schema_ref("Check"), "redis": schema_ref("Check") } },
+                "Check": { "type": "object", "required": ["ok", "detail"], "properties": {
+                    "ok": { "type": "boolean" }, "detail": { "type": "string" } } },
                 "Stats": { "type": "object", "required": ["http", "jobs", "cache", "runtime", "tasks"], "properties": {
                     "http": { "type": "object" }, "jobs": { "type": "object" }, "cache": { "type": "object" },
                     "runtime": { "type": "object" }, "tasks": { "type": "array" } } },

@@ -46,4 +46,6 @@ pub struct AppState {
     pub job_counters: Arc<crate::jobs::worker::Counters>,
     /// Requests answered, and how fast.
     pub http_stats: Arc<crate::stats::HttpStats>,
+    /// Set when shutdown begins: readiness answers 503 from then on.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod dashboard;
+pub mod health;
 pub(crate) mod jobs;
 mod library;
 pub(crate) mod me;
@@ -19,7 +20,7 @@ use std::time::Duration;
 /// The routes that need no rate limit of their own.
 fn open_routes() -> Router<AppState> {
     Router::new()
-        .route("/health", get(|| async { "ok" }))
+        .merge(health::routes())
         .route("/openapi.json", get(|| async { Json(crate::openapi::document()) }))
         .merge(me::routes())
         .merge(library::routes())

@@ -25,6 +25,7 @@ pub struct Service {
     done: kiln_runtime::task::JoinHandle<kiln_http::server::ServeSummary>,
     /// The cluster, on PostgreSQL: kept as long as a service uses it.
     _cluster: Option<Arc<PostgresServer>>,
+    state: kiln_app::state::AppState,
 }
 
 /// Whether this run is on PostgreSQL (`KILN_TEST_DATABASE=postgres`).
@@ -85,16 +86,33 @@ pub async fn start_exactly(mut config: Config) -> Service {
 
 async fn start_built(config: Config, cluster: Option<Arc<PostgresServer>>) -> Service {
     let app = build(config).await.unwrap();
+    let state = app.state.clone();
     let listener = kiln_net::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = kiln_runtime::sync::oneshot::channel::<()>();
     let done = kiln_runtime::spawn(serve(app, listener, async move {
         let _ = stopped.await;
     }));
-    Service { addr, client: Client::new(), stop, done, _cluster: cluster }
+    Service { addr, client: Client::new(), stop, done, _cluster: cluster, state }
 }
 
 impl Service {
+    /// The service's shared state (for tests that reach past HTTP).
+    pub fn state(&self) -> &kiln_app::state::AppState {
+        &self.state
+    }
+
+    /// Runs `sql` (no parameters) on the service's database, whichever backend it is.
+    pub async fn sql(&self, sql: &'static str) {
+        match &self.state.db {
+            kiln_app::db::Db::Sqlite(pool) => pool
+                .write(move |c| c.execute_batch(sql).map_err(kiln_app::error::AppError::from))
+                .await
+                .unwrap(),
+            kiln_app::db::Db::Postgres(pg) => pg.get().await.unwrap().batch_execute(sql).await.unwrap(),
+        }
+    }
+
     pub async fn call(
         &self,
         method: Method,
