@@ -20,6 +20,7 @@
 //!
 //! - `library/` — books and loans on SQLite; the field rules week 3's example shares.
 //! - `openapi.rs` — the OpenAPI 3.1 document at `/openapi.json`.
+//! - `metrics.rs` — `/metrics` in Prometheus's text format.
 //! - `rate_buckets.rs` — the auth routes' rate limit kept in Redis, shared by processes.
 //! - `chat/` — the week-2 chat server: rooms, accounts and persistent history over TCP.
 
@@ -36,6 +37,7 @@ pub mod jobs;
 pub mod json;
 pub mod library;
 pub mod mailer;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_buckets;
 pub mod routes;
@@ -132,6 +134,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         )),
         job_counters: std::sync::Arc::default(),
         http_stats: std::sync::Arc::default(),
+        http_metrics: std::sync::Arc::default(),
         draining: std::sync::Arc::default(),
         listings: std::sync::Arc::new(cache::ReadThrough::new(
             redis.as_ref(),

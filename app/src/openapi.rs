@@ -161,6 +161,7 @@ pub fn document() -> Value {
                   "description": "Auth, the book library and loans. Errors are RFC 9457 problem documents." },
         "paths": {
             "/health": { "get": op("Liveness (as /healthz)", false, None, ("200", json!({ "description": "ok", "content": { "text/plain": { "schema": { "type": "string" } } } })), &[]) },
+            "/metrics": { "get": op("Prometheus metrics (text exposition format 0.0.4)", false, None, ("200", json!({ "description": "the metrics", "content": { "text/plain": { "schema": { "type": "string" } } } })), &[]) },
             "/healthz": { "get": op("Liveness: the process answers", false, None, ("200", json!({ "description": "ok", "content": { "text/plain": { "schema": { "type": "string" } } } })), &[]) },
             "/readyz": { "get": {
                 "summary": "Readiness: the database (at this binary's schema version) and Redis answer, and the process is not shutting down",

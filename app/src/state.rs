@@ -46,6 +46,8 @@ pub struct AppState {
     pub job_counters: Arc<crate::jobs::worker::Counters>,
     /// Requests answered, and how fast.
     pub http_stats: Arc<crate::stats::HttpStats>,
+    /// Requests by route and status, for `/metrics`.
+    pub http_metrics: Arc<crate::metrics::HttpMetrics>,
     /// Set when shutdown begins: readiness answers 503 from then on.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
 }

@@ -212,7 +212,7 @@ pub fn path_param<'r>(request: &'r Request<Body>, name: &str) -> Option<&'r str>
 }
 
 struct Route<S> {
-    pattern: String,
+    pattern: Arc<str>,
     segments: Vec<Segment>,
     methods: MethodRouter<S>,
 }
@@ -242,13 +242,22 @@ impl<S> Route<S> {
 struct Table<S> {
     routes: Vec<Route<S>>,
     tree: Node,
+    /// Whether responses carry the [`MatchedPath`] of their route.
+    matched_path: bool,
 }
 
 impl<S> Clone for Table<S> {
     fn clone(&self) -> Self {
-        Table { routes: self.routes.clone(), tree: self.tree.clone() }
+        Table { routes: self.routes.clone(), tree: self.tree.clone(), matched_path: self.matched_path }
     }
 }
+
+/// The pattern of the route that answered (`/books/{id}`, not `/books/7`), in the response's
+/// extensions when the router was built [`with_matched_path`](Router::with_matched_path): a
+/// label for metrics and logs that does not grow with every id requested. A layer outside
+/// the router reads it off the response; a nested router's pattern, set first, is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchedPath(pub Arc<str>);
 
 /// Routes requests to handlers by method and path; see the module docs.
 pub struct Router<S = ()> {
@@ -265,7 +274,10 @@ impl<S> Clone for Router<S> {
 
 impl<S> Default for Router<S> {
     fn default() -> Self {
-        Router { table: Arc::new(Table { routes: Vec::new(), tree: Node::default() }), fallback: None }
+        Router {
+            table: Arc::new(Table { routes: Vec::new(), tree: Node::default(), matched_path: false }),
+            fallback: None,
+        }
     }
 }
 
@@ -291,7 +303,7 @@ impl<S: 'static> Router<S> {
                 table.routes[existing].pattern
             );
         }
-        table.routes.push(Route { pattern: pattern.to_owned(), segments, methods });
+        table.routes.push(Route { pattern: pattern.into(), segments, methods });
         self
     }
 
@@ -322,7 +334,7 @@ impl<S: 'static> Router<S> {
         let Router { table, fallback } = router;
         for route in &table.routes {
             let pattern =
-                if route.pattern == "/" { prefix.to_owned() } else { format!("{prefix}{}", route.pattern) };
+                if &*route.pattern == "/" { prefix.to_owned() } else { format!("{prefix}{}", route.pattern) };
             self = self.route(&pattern, route.methods.clone());
         }
         if let Some(fallback) = fallback {
@@ -359,11 +371,19 @@ impl<S: 'static> Router<S> {
             .map(|r| {
                 let mut methods: Vec<Method> = r.methods.handlers.iter().map(|(m, _)| m.clone()).collect();
                 methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-                (r.pattern.clone(), methods)
+                (r.pattern.to_string(), methods)
             })
             .collect();
         table.sort();
         table
+    }
+
+    /// Makes every response of a matched route carry its [`MatchedPath`] (off by default: an
+    /// extension costs an allocation per response).
+    #[must_use]
+    pub fn with_matched_path(mut self) -> Router<S> {
+        Arc::make_mut(&mut self.table).matched_path = true;
+        self
     }
 
     /// Answers requests no route matches (instead of the 404 problem).
@@ -389,7 +409,7 @@ impl<S: 'static> Router<S> {
                 methods: r.methods.clone().with_state(state.clone()),
             })
             .collect();
-        let table = Table { routes, tree: self.table.tree.clone() };
+        let table = Table { routes, tree: self.table.tree.clone(), matched_path: self.table.matched_path };
         Router { table: Arc::new(table), fallback: self.fallback.map(|f| provide(f, state)) }
     }
 
@@ -403,18 +423,29 @@ impl<S: 'static> Router<S> {
         let method = request.method();
         self.table.tree.find(path, &mut |i, values| {
             if let Some(handler) = routes[i].methods.find(method) {
-                chosen = Some((handler, routes[i].params(values)));
+                chosen = Some((handler, routes[i].params(values), i));
                 return true;
             }
             path_only.get_or_insert(i);
             false
         });
-        if let Some((handler, params)) = chosen {
+        if let Some((handler, params, i)) = chosen {
             if !params.is_empty() {
                 // (Skipped when empty: an extension insert allocates.)
                 request.extensions_mut().insert(PathParams(params));
             }
-            return handler(request, state);
+            let answer = handler(request, state);
+            if !self.table.matched_path {
+                return answer;
+            }
+            let pattern = routes[i].pattern.clone();
+            return Box::pin(async move {
+                let mut response = answer.await;
+                if response.extensions().get::<MatchedPath>().is_none() {
+                    response.extensions_mut().insert(MatchedPath(pattern));
+                }
+                response
+            });
         }
         if let Some(allow) = path_only.map(|i| routes[i].methods.allow()) {
             let mut r = error_response(
@@ -454,6 +485,29 @@ mod tests {
 
     async fn fixed(_: Request<Body>) -> Response<Body> {
         Response::new(Body::from("static"))
+    }
+
+    #[test]
+    fn responses_carry_their_routes_pattern_when_asked() {
+        let rt = kiln_runtime::runtime::Builder::new_current_thread().build().unwrap();
+        let matched = |router: &Router, path: &str| {
+            let req = Request::builder().uri(path).body(Body::empty()).unwrap();
+            rt.block_on(router.call(req)).extensions().get::<MatchedPath>().map(|m| m.0.to_string())
+        };
+        let plain: Router = Router::new().route("/books/{id}", get(named));
+        assert_eq!(matched(&plain, "/books/7"), None, "off by default");
+        let inner: Router = Router::new().route("/auth/login", get(fixed)).with_matched_path();
+        let router: Router = Router::new()
+            .route("/books/{id}", get(named))
+            .route_service("/auth/{*rest}", inner)
+            .with_matched_path();
+        assert_eq!(matched(&router, "/books/7").as_deref(), Some("/books/{id}"));
+        assert_eq!(
+            matched(&router, "/auth/login").as_deref(),
+            Some("/auth/login"),
+            "the inner router's, kept"
+        );
+        assert_eq!(matched(&router, "/nowhere"), None, "no route, no pattern");
     }
 
     fn call(router: &Router, method: Method, path: &str) -> (StatusCode, Option<String>, String) {

@@ -76,6 +76,35 @@ pub struct Counters {
     pub released: AtomicU64,
     /// Claim-to-start waits summed, ms (with `started`, the average queue latency).
     pub queue_wait_ms: AtomicU64,
+    /// The same counts by job kind (`/metrics` labels them): started, succeeded, retried, dead.
+    pub by_kind: std::sync::Mutex<std::collections::BTreeMap<String, [u64; 4]>>,
+}
+
+/// A count of [`Counters::by_kind`].
+#[derive(Debug, Clone, Copy)]
+pub enum KindCount {
+    /// Claimed.
+    Started = 0,
+    /// Succeeded.
+    Succeeded = 1,
+    /// Failed, to run again.
+    Retried = 2,
+    /// Died.
+    Dead = 3,
+}
+
+impl Counters {
+    fn count(&self, kind: &str, what: KindCount) {
+        let mut by_kind = self.by_kind.lock().unwrap_or_else(|e| e.into_inner());
+        match by_kind.get_mut(kind) {
+            Some(counts) => counts[what as usize] += 1,
+            None => {
+                let mut counts = [0; 4];
+                counts[what as usize] = 1;
+                by_kind.insert(kind.to_owned(), counts);
+            }
+        }
+    }
 }
 
 /// What [`WorkerPool::shutdown`] reports.
@@ -275,6 +304,7 @@ impl<Q: Queue> Worker<Q> {
     /// Runs one claimed job to its end: success, failure, timeout, or release at shutdown.
     async fn run_one(&mut self, job: Job) {
         self.counters.started.fetch_add(1, Ordering::Relaxed);
+        self.counters.count(&job.kind, KindCount::Started);
         let waited = job.started_at.unwrap_or(job.run_at) - job.run_at;
         self.counters.queue_wait_ms.fetch_add(u64::try_from(waited).unwrap_or(0), Ordering::Relaxed);
         let Some(kind) = self.registry.get(&job.kind).cloned() else {
@@ -334,6 +364,7 @@ impl<Q: Queue> Worker<Q> {
             Ok(()) => match self.queue.complete(job.id, &self.id).await {
                 Ok(true) => {
                     self.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+                    self.counters.count(&job.kind, KindCount::Succeeded);
                     Ok(())
                 }
                 Ok(false) => {
@@ -352,11 +383,13 @@ impl<Q: Queue> Worker<Q> {
                 match self.queue.fail(job.id, &self.id, error.to_string(), retry_at).await {
                     Ok(Failed::Retry(at)) => {
                         self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                        self.counters.count(&job.kind, KindCount::Retried);
                         tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempt, %error, in_ms = at - unix_millis(), "job failed; it runs again");
                         Ok(())
                     }
                     Ok(Failed::Dead) => {
                         self.counters.dead.fetch_add(1, Ordering::Relaxed);
+                        self.counters.count(&job.kind, KindCount::Dead);
                         tracing::error!(job = job.id, kind = %job.kind, attempt = job.attempt, %error, "job is dead");
                         Ok(())
                     }

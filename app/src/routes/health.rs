@@ -1,4 +1,4 @@
-//! Liveness and readiness, for a load balancer or an orchestrator.
+//! Liveness, readiness and metrics, for a load balancer, an orchestrator and Prometheus.
 //!
 //! `GET /healthz` (and `/health`) says the process answers: nothing else is checked, so a
 //! database outage does not get healthy processes restarted. `GET /readyz` says whether this
@@ -22,11 +22,23 @@ use std::time::Duration;
 pub const CHECK_LIMIT: Duration = Duration::from_secs(2);
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/health", get(live)).route("/healthz", get(live)).route("/readyz", get(ready))
+    Router::new()
+        .route("/health", get(live))
+        .route("/healthz", get(live))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
 }
 
 async fn live() -> &'static str {
     "ok"
+}
+
+/// `GET /metrics` (`metrics.rs`).
+async fn metrics(State(s): State<AppState>) -> impl kiln_http::IntoResponse {
+    (
+        [(kiln_http::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::metrics::render(&s).await,
+    )
 }
 
 /// The schema version the database is at.

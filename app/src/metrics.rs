@@ -1,0 +1,312 @@
+//! `GET /metrics`: the service's numbers in Prometheus's text exposition format, for a
+//! Prometheus server to scrape.
+//!
+//! The format is lines of `name{label="value",…} number`, each family introduced by `# HELP`
+//! and `# TYPE` (counter, gauge, histogram). A histogram is cumulative buckets
+//! (`_bucket{le="0.05"}`: requests that took at most 50 ms), `_sum` and `_count`, so that a
+//! query can compute rates and quantiles over any window. Requests are labelled with their
+//! route's *pattern* (`/books/{id}`, from the router's `MatchedPath`), never the raw path: a
+//! label set per book id would grow without bound.
+//!
+//! Counters are this process's since it started (Prometheus sums processes and handles
+//! restarts); gauges are read at the scrape: queue depth per state and the oldest due job's
+//! age from the queue, cache counters, the database pool, and the runtime's own metrics —
+//! workers, live tasks, polls, steals, parks, blocking threads.
+
+use crate::jobs::Queue;
+use crate::state::AppState;
+use kiln_http::http::{Request, Response};
+use kiln_http::router::MatchedPath;
+use kiln_http::{Body, Layer, Service};
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// The latency histogram's bucket edges, seconds (Prometheus's defaults).
+const EDGES: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// One route and method's latencies.
+#[derive(Debug, Default)]
+struct Latencies {
+    /// Per bucket (not cumulative), and one past the last edge.
+    buckets: [AtomicU64; EDGES.len() + 1],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+type Route = (String, Arc<str>);
+
+/// Request counts by method, route and status, and latencies by method and route.
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    requests: RwLock<HashMap<(String, Arc<str>, u16), Arc<AtomicU64>>>,
+    latencies: RwLock<HashMap<Route, Arc<Latencies>>>,
+    in_flight: AtomicI64,
+}
+
+/// The entry for `key`, made under the write lock only the first time.
+fn entry<K: std::hash::Hash + Eq + Clone, V: Default>(map: &RwLock<HashMap<K, Arc<V>>>, key: &K) -> Arc<V> {
+    if let Some(v) = map.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+        return v.clone();
+    }
+    map.write().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone()
+}
+
+impl HttpMetrics {
+    fn record(&self, method: String, route: Arc<str>, status: u16, seconds: f64) {
+        entry(&self.requests, &(method.clone(), route.clone(), status)).fetch_add(1, Ordering::Relaxed);
+        let latencies = entry(&self.latencies, &(method, route));
+        let i = EDGES.partition_point(|&edge| edge < seconds);
+        latencies.buckets[i].fetch_add(1, Ordering::Relaxed);
+        latencies.sum_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        latencies.count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The middleware that feeds [`HttpMetrics`] (outside the router, so it sees every answer,
+/// and reads the route's pattern off the response).
+#[derive(Debug, Clone)]
+pub struct HttpMetricsLayer(pub Arc<HttpMetrics>);
+
+impl<S> Layer<S> for HttpMetricsLayer {
+    type Service = Measured<S>;
+    fn layer(&self, inner: S) -> Measured<S> {
+        Measured { inner, metrics: self.0.clone() }
+    }
+}
+
+/// A service whose answers are measured.
+#[derive(Debug, Clone)]
+pub struct Measured<S> {
+    inner: S,
+    metrics: Arc<HttpMetrics>,
+}
+
+/// Keeps the in-flight gauge right even if the request's future is dropped.
+struct InFlight(Arc<HttpMetrics>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<S: Service> Service for Measured<S> {
+    fn call(&self, request: Request<Body>) -> impl Future<Output = Response<Body>> + Send {
+        let start = Instant::now();
+        let method = request.method().as_str().to_owned();
+        self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(self.metrics.clone());
+        let answer = self.inner.call(request);
+        async move {
+            let response = answer.await;
+            let route = response
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or_else(|| Arc::from("unmatched"), |m| m.0.clone());
+            guard.0.record(method, route, response.status().as_u16(), start.elapsed().as_secs_f64());
+            drop(guard);
+            response
+        }
+    }
+}
+
+/// A label value, escaped as the format wants (`\`, `"` and newlines).
+fn label(value: &str) -> String {
+    value.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
+}
+
+/// Writes one family's `# HELP` and `# TYPE` lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Writes a family with one unlabelled sample.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// The exposition, now.
+pub async fn render(state: &AppState) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    http(&mut out, &state.http_metrics);
+    jobs(&mut out, state).await;
+    caches(&mut out, state);
+    database(&mut out, state);
+    runtime(&mut out);
+    out
+}
+
+fn http(out: &mut String, m: &HttpMetrics) {
+    family(out, "http_requests_total", "counter", "Requests answered, by method, route pattern and status.");
+    let requests = m.requests.read().unwrap_or_else(|e| e.into_inner());
+    let mut rows: Vec<_> = requests.iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    for ((method, route, status), n) in rows {
+        let _ = writeln!(
+            out,
+            "http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {}",
+            label(method),
+            label(route),
+            n.load(Ordering::Relaxed)
+        );
+    }
+    drop(requests);
+    family(
+        out,
+        "http_request_duration_seconds",
+        "histogram",
+        "Time from request to response head, by method and route.",
+    );
+    let latencies = m.latencies.read().unwrap_or_else(|e| e.into_inner());
+    let mut rows: Vec<_> = latencies.iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    for ((method, route), l) in rows {
+        let labels = format!("method=\"{}\",route=\"{}\"", label(method), label(route));
+        let mut cumulative = 0;
+        for (i, edge) in EDGES.iter().enumerate() {
+            cumulative += l.buckets[i].load(Ordering::Relaxed);
+            let _ =
+                writeln!(out, "http_request_duration_seconds_bucket{{{labels},le=\"{edge}\"}} {cumulative}");
+        }
+        cumulative += l.buckets[EDGES.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "http_request_duration_seconds_sum{{{labels}}} {}",
+            l.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "http_request_duration_seconds_count{{{labels}}} {}",
+            l.count.load(Ordering::Relaxed)
+        );
+    }
+    drop(latencies);
+    single(
+        out,
+        "http_requests_in_flight",
+        "gauge",
+        "Requests being answered now.",
+        m.in_flight.load(Ordering::Relaxed),
+    );
+}
+
+async fn jobs(out: &mut String, state: &AppState) {
+    let by_kind = state.job_counters.by_kind.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (i, (name, help)) in [
+        ("jobs_started_total", "Jobs this process's workers claimed, by kind."),
+        ("jobs_succeeded_total", "Attempts that succeeded, by kind."),
+        ("jobs_retried_total", "Attempts that failed and will run again, by kind."),
+        ("jobs_dead_total", "Jobs that failed for good, by kind."),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        family(out, name, "counter", help);
+        for (kind, counts) in &by_kind {
+            let _ = writeln!(out, "{name}{{kind=\"{}\"}} {}", label(kind), counts[i]);
+        }
+    }
+    match state.jobs.stats().await {
+        Ok(stats) => {
+            family(out, "jobs_queue_depth", "gauge", "Jobs in the queue, by state (all processes).");
+            for (s, n) in &stats.by_state {
+                let _ = writeln!(out, "jobs_queue_depth{{state=\"{}\"}} {n}", s.as_str());
+            }
+            single(
+                out,
+                "jobs_oldest_due_age_seconds",
+                "gauge",
+                "How long the oldest due job has waited for a worker.",
+                stats.oldest_due_ms as f64 / 1000.0,
+            );
+            single(out, "jobs_queue_up", "gauge", "1 if the queue's store answered this scrape.", 1);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the queue's counts could not be read");
+            single(out, "jobs_queue_up", "gauge", "1 if the queue's store answered this scrape.", 0);
+        }
+    }
+}
+
+fn caches(out: &mut String, state: &AppState) {
+    let caches = [("books", state.books.snapshot()), ("listings", state.listings.snapshot())];
+    for (name, help, read) in [
+        (
+            "cache_hits_total",
+            "Reads answered by the cache.",
+            (|c: &crate::cache::CacheSnapshot| c.hits) as fn(&_) -> u64,
+        ),
+        ("cache_misses_total", "Reads that loaded from the database.", |c| c.misses),
+        ("cache_coalesced_total", "Reads that waited for another read's load.", |c| c.coalesced),
+        ("cache_evictions_total", "Entries dropped to make room (in-process caches).", |c| c.evictions),
+    ] {
+        family(out, name, "counter", help);
+        for (cache, snapshot) in &caches {
+            let _ = writeln!(out, "{name}{{cache=\"{cache}\"}} {}", read(snapshot));
+        }
+    }
+}
+
+fn database(out: &mut String, state: &AppState) {
+    if let crate::db::Db::Postgres(pg) = &state.db {
+        single(
+            out,
+            "db_pool_connections",
+            "gauge",
+            "PostgreSQL connections open (lent and idle).",
+            pg.size(),
+        );
+        single(
+            out,
+            "db_pool_idle_connections",
+            "gauge",
+            "PostgreSQL connections waiting to be lent.",
+            pg.idle_count(),
+        );
+    }
+}
+
+fn runtime(out: &mut String) {
+    let handle = kiln_runtime::runtime::Handle::current();
+    let m = handle.metrics();
+    single(out, "runtime_workers", "gauge", "The runtime's worker threads.", m.num_workers());
+    single(out, "runtime_alive_tasks", "gauge", "Tasks spawned and not yet finished.", m.num_alive_tasks());
+    single(out, "runtime_spawned_tasks_total", "counter", "Tasks spawned.", m.spawned_tasks_count());
+    single(out, "runtime_polls_total", "counter", "Task polls.", m.total_polls());
+    single(
+        out,
+        "runtime_steals_total",
+        "counter",
+        "Tasks one worker took from another's queue.",
+        m.total_steals(),
+    );
+    single(
+        out,
+        "runtime_parks_total",
+        "counter",
+        "Times a worker went to sleep for lack of work.",
+        m.total_parks(),
+    );
+    single(out, "runtime_global_queue_depth", "gauge", "Tasks in the shared queue.", m.global_queue_depth());
+    single(
+        out,
+        "runtime_blocking_threads",
+        "gauge",
+        "Threads of the blocking pool.",
+        m.num_blocking_threads(),
+    );
+    single(
+        out,
+        "runtime_idle_blocking_threads",
+        "gauge",
+        "Blocking-pool threads waiting for work.",
+        m.num_idle_blocking_threads(),
+    );
+}
