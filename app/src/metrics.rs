@@ -37,12 +37,15 @@ struct Latencies {
     count: AtomicU64,
 }
 
+/// Method and route pattern.
 type Route = (String, Arc<str>);
+/// Method, route pattern and status.
+type Answer = (String, Arc<str>, u16);
 
 /// Request counts by method, route and status, and latencies by method and route.
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    requests: RwLock<HashMap<(String, Arc<str>, u16), Arc<AtomicU64>>>,
+    requests: RwLock<HashMap<Answer, Arc<AtomicU64>>>,
     latencies: RwLock<HashMap<Route, Arc<Latencies>>>,
     in_flight: AtomicI64,
 }
