@@ -230,3 +230,54 @@ fn a_worker_process_needs_workers() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--workers of at least 1"));
 }
+
+#[test]
+fn json_logs_carry_the_requests_route_trace_and_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("service.db");
+    let mut child = Command::new(KILN)
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "--workers",
+            "0",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr = first.trim().strip_prefix("kiln: listening on http://").unwrap().to_owned();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    let request = format!(
+        "GET /books/42 HTTP/1.1\r\nhost: {addr}\r\ntraceparent: 00-{trace}-00f067aa0ba902b7-01\r\nx-request-id: req-7\r\nconnection: close\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    terminate(&mut child, "kiln");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let response = lines
+        .iter()
+        .find(|l| l["message"] == "response" && l["span"]["trace_id"] == trace)
+        .unwrap_or_else(|| panic!("no response line for the trace in:\n{logs}"));
+    assert_eq!(response["level"], "INFO");
+    assert_eq!(response["status"], 404);
+    assert_eq!(response["span"]["route"], "/books/{id}", "the pattern, not the path: {response}");
+    assert_eq!(response["span"]["request_id"], "req-7");
+    assert!(response["timestamp"].is_string() && response["target"].is_string(), "{response}");
+}

@@ -522,13 +522,21 @@ pub fn main() -> ExitCode {
     })
 }
 
-/// Logs to stderr through `tracing` at `info` (or `RUST_LOG`), coloured only on a terminal.
+/// Logs to stderr through `tracing` at `info` (or `RUST_LOG`): human-readable lines,
+/// coloured only on a terminal, or JSON lines with `--log-format json` / `KILN_LOG_FORMAT`.
 /// Called by `main`; the examples call it too. A second call does nothing.
 pub fn init_logging() {
+    let args: Vec<String> = std::env::args().collect();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config::LogFormat::from_args(&args, |k| std::env::var(k).ok()) {
+        // Each line an object: timestamp, level, target, the event's fields, and the spans'
+        // (the request's id, route, trace id, user) — what a log collector indexes.
+        config::LogFormat::Json => {
+            logs.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+        }
+        config::LogFormat::Pretty => {
+            logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+        }
+    };
 }

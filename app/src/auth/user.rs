@@ -43,6 +43,8 @@ impl FromRequestParts<AppState> for AuthUser {
             return Err(AppError::InvalidToken);
         }
         let id = claims.sub.parse().map_err(|_| AppError::InvalidToken)?;
+        // The request's span (`TraceLayer`) carries who asked, in every line it logs.
+        tracing::Span::current().record("user_id", id);
         Ok(AuthUser { id })
     }
 }
