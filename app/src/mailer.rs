@@ -115,13 +115,19 @@ async fn send(
             .into_response();
     };
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let trace_id = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(kiln_http::middleware::trace_id_of)
+        .unwrap_or("")
+        .to_owned();
     let mut sent = mailer.sent.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(id) = sent.get(key) {
         return (StatusCode::OK, Json(serde_json::json!({ "id": id, "repeated": true }))).into_response();
     }
     let id = sent.len() as u64 + 1;
     let line = serde_json::json!({
-        "id": id, "idempotency_key": key, "request_id": request_id,
+        "id": id, "idempotency_key": key, "request_id": request_id, "trace_id": trace_id,
         "to": message.to, "subject": message.subject, "body": message.body,
     });
     // Written under the lock: two requests with one key never both write.
@@ -137,8 +143,17 @@ async fn send(
             .into_response();
     }
     sent.insert(key.to_owned(), id);
-    tracing::info!(id, to = %message.to, request_id, "mailer: message sent");
+    tracing::info!(id, to = %message.to, request_id, trace_id, "mailer: message sent");
     (StatusCode::CREATED, Json(serde_json::json!({ "id": id, "repeated": false }))).into_response()
+}
+
+/// Where a delivery comes from: the request that caused it, for the mailer's log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    /// Sent as `x-request-id`.
+    pub request_id: Option<&'a str>,
+    /// Continued as a W3C `traceparent` (a new span of this trace).
+    pub trace_id: Option<&'a str>,
 }
 
 /// Sends `message` to the mailer at `base` (`http://host:port`) with `key`, the request id
@@ -152,13 +167,17 @@ pub async fn deliver(
     base: &str,
     message: &Message,
     key: &str,
-    request_id: Option<&str>,
+    origin: Origin<'_>,
 ) -> Result<(), JobError> {
     let mut request = Request::post(format!("{}/messages", base.trim_end_matches('/')))
         .header("content-type", "application/json")
         .header("idempotency-key", key);
-    if let Some(id) = request_id {
+    if let Some(id) = origin.request_id {
         request = request.header("x-request-id", id);
+    }
+    if let Some(trace) = origin.trace_id {
+        // The call is a new span of the request's trace.
+        request = request.header("traceparent", kiln_http::middleware::child_traceparent(trace));
     }
     let body = Body::from(serde_json::to_vec(message).expect("a message serializes"));
     let request =

@@ -774,9 +774,20 @@ fn welcome_emails_reach_the_mailer_once_each_through_its_failures() {
         config.workers = fast();
         config.mailer_url = Some(format!("http://{mailer}"));
         let s = start_exactly(config).await;
-        for i in 0..6 {
+        for i in 0..5 {
             s.user(&format!("reader{i}@example.com")).await;
         }
+        // The sixth signup comes with a W3C trace: the job and the mailer call continue it.
+        let trace = "0af7651916cd43dd8448eb211c80319c";
+        let traced = kiln_http::http::Request::post(format!("http://{}/auth/signup", s.addr))
+            .header("content-type", "application/json")
+            .header("traceparent", format!("00-{trace}-b7ad6b7169203331-01"))
+            .body(kiln_http::Body::from(
+                json!({"email": "reader5@example.com", "password": "correct horse", "display_name": "R"})
+                    .to_string(),
+            ))
+            .unwrap();
+        assert_eq!(s.client.send(traced).await.unwrap().status(), StatusCode::CREATED);
         let deadline = Instant::now() + Duration::from_secs(20);
         let lines: Vec<Value> = loop {
             let text = std::fs::read_to_string(&outbox).unwrap_or_default();
@@ -798,6 +809,12 @@ fn welcome_emails_reach_the_mailer_once_each_through_its_failures() {
         assert!(
             lines.iter().all(|l| !l["request_id"].as_str().unwrap().is_empty()),
             "each carries the request id of its signup: {lines:?}"
+        );
+        let traced: Vec<_> = lines.iter().filter(|l| l["to"] == "reader5@example.com").collect();
+        assert_eq!(traced[0]["trace_id"], trace, "the signup's trace reached the mailer: {traced:?}");
+        assert!(
+            lines.iter().all(|l| l["trace_id"].as_str().is_some_and(|t| t.len() == 32)),
+            "every call carries a trace (a new one when the signup had none): {lines:?}"
         );
         let admin = {
             let (_, tokens) = s

@@ -63,6 +63,15 @@ pub struct NewUser {
     pub display_name: String,
 }
 
+/// The request a piece of work came from, carried into the jobs it enqueues.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The request's `x-request-id`.
+    pub request_id: Option<String>,
+    /// Its W3C trace id.
+    pub trace_id: Option<String>,
+}
+
 /// Creates a user; the first user becomes an admin.
 ///
 /// # Errors
@@ -72,7 +81,7 @@ pub async fn signup(
     email: &str,
     pw: &str,
     display_name: &str,
-    request_id: Option<String>,
+    origin: Origin,
 ) -> Result<NewUser, AppError> {
     let email = normalize_email(email);
     let mut errors = Vec::new();
@@ -93,7 +102,9 @@ pub async fn signup(
     let stored_name = name.clone();
     let mut welcome = state.kinds.spec(
         "welcome_email",
-        serde_json::json!({"email": email, "display_name": name, "request_id": request_id}),
+        serde_json::json!({
+            "email": email, "display_name": name, "request_id": origin.request_id, "trace_id": origin.trace_id,
+        }),
     );
     let pool = match &state.db {
         Db::Sqlite(pool) => pool,

@@ -313,7 +313,15 @@ impl<Q: Queue> Worker<Q> {
             return;
         };
         let cx = JobContext { id: job.id, attempt: job.attempt, payload: job.payload.clone() };
-        let mut handler = kiln_runtime::spawn(kind.run(cx));
+        // The handler's logs carry the job and, if the enqueuing request gave one, its trace.
+        let span = tracing::info_span!(
+            "job",
+            id = job.id,
+            kind = %job.kind,
+            attempt = job.attempt,
+            trace_id = job.payload["trace_id"].as_str().unwrap_or("-"),
+        );
+        let mut handler = kiln_runtime::spawn(tracing::Instrument::instrument(kind.run(cx), span));
         let mut time_limit = sleep(Duration::from_millis(job.timeout_ms));
         let renew_every = self.config.lease / 3;
         loop {

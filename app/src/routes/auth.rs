@@ -50,11 +50,16 @@ pub(super) fn routes() -> Router<AppState> {
 async fn signup(
     State(state): State<AppState>,
     request_id: Option<Extension<RequestId>>,
+    trace: Option<Extension<kiln_http::middleware::TraceContext>>,
     JsonObject(body): JsonObject<Signup>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    // Carried into the welcome email's job, so the mailer's log names this request.
-    let request_id = request_id.and_then(|Extension(RequestId(id))| id.to_str().ok().map(str::to_owned));
-    let user = session::signup(&state, &body.email, &body.password, &body.display_name, request_id).await?;
+    // Carried into the welcome email's job, so the job and the mailer's log name this
+    // request and its trace.
+    let origin = session::Origin {
+        request_id: request_id.and_then(|Extension(RequestId(id))| id.to_str().ok().map(str::to_owned)),
+        trace_id: trace.map(|Extension(t)| t.trace_id),
+    };
+    let user = session::signup(&state, &body.email, &body.password, &body.display_name, origin).await?;
     tracing::info!(user = user.id, "signed up");
     Ok((StatusCode::CREATED, Json(json!(user))))
 }

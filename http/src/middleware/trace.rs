@@ -50,6 +50,8 @@ impl<S: Service> Service for Trace<S> {
             .and_then(|v| v.to_str().ok())
             .and_then(trace_id_of)
             .map_or_else(new_trace_id, str::to_owned);
+        let mut request = request;
+        request.extensions_mut().insert(TraceContext { trace_id: trace_id.clone() });
         let span = tracing::info_span!(
             "request",
             method = %request.method(),
@@ -77,6 +79,26 @@ impl<S: Service> Service for Trace<S> {
         }
         .instrument(span)
     }
+}
+
+/// The request's W3C trace, in its extensions: a handler passes it on to what it starts (a
+/// job, a call to another service) so their work joins the same trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    /// 32 hex digits.
+    pub trace_id: String,
+}
+
+impl TraceContext {
+    /// A `traceparent` header value for a call made on this trace's behalf (a new span id).
+    pub fn child_traceparent(&self) -> String {
+        child_traceparent(&self.trace_id)
+    }
+}
+
+/// A `traceparent` value continuing trace `trace_id` with a new span id.
+pub fn child_traceparent(trace_id: &str) -> String {
+    format!("00-{trace_id}-{}-01", &new_trace_id()[..16])
 }
 
 /// The trace id of a W3C `traceparent` value (`00-<32 hex>-<16 hex>-<2 hex>`), if valid: the
