@@ -55,7 +55,8 @@ with open(csv_path, "w") as out:
         out.flush()
         print("soak: %4d s  rss %7.1f MB  fds %4d  queue %6d  p99 %7.2f ms" % row, flush=True)
 
-# The chart: each series scaled to its own height band, with its range written beside it.
+# The chart: each series in its own band, scaled from zero to its maximum (so a flat line
+# looks flat), with its range written beside it.
 w, band = 720, 90
 names = ["rss_mb", "open_fds", "queue_available", "p99_ms"]
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w + 200}" height="{band * 4 + 40}" font-family="sans-serif" font-size="12">']
@@ -63,9 +64,9 @@ t_max = max(r[0] for r in rows) or 1
 for i, name in enumerate(names):
     values = [r[i + 1] for r in rows]
     lo, hi = min(values), max(values)
-    span = (hi - lo) or 1
+    span = hi or 1
     top = 20 + i * band
-    pts = " ".join(f"{20 + r[0] / t_max * w:.1f},{top + band - 15 - (v - lo) / span * (band - 30):.1f}" for r, v in zip(rows, values))
+    pts = " ".join(f"{20 + r[0] / t_max * w:.1f},{top + band - 15 - v / span * (band - 30):.1f}" for r, v in zip(rows, values))
     svg.append(f'<text x="{w + 30}" y="{top + band / 2}">{name}: {lo:g} … {hi:g}</text>')
     svg.append(f'<polyline fill="none" stroke="#2a6" stroke-width="2" points="{pts}"/>')
     svg.append(f'<line x1="20" x2="{20 + w}" y1="{top + band - 10}" y2="{top + band - 10}" stroke="#ccc"/>')
