@@ -58,7 +58,7 @@ impl Write for Captured {
 }
 
 #[test]
-fn a_trace_span_per_request_with_method_path_id_status_and_latency() {
+fn a_trace_span_per_request_with_method_path_ids_route_status_and_latency() {
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
@@ -71,23 +71,30 @@ fn a_trace_span_per_request_with_method_path_id_status_and_latency() {
             }),
         )
         .route("/boom", get(|| async { StatusCode::BAD_GATEWAY }))
+        .with_matched_path()
         .layer(TraceLayer::new())
         .layer(RequestIdLayer::new());
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     tracing::subscriber::with_default(subscriber, || {
-        let req = Request::get("/books").header("x-request-id", "req-7").body(Body::empty()).unwrap();
+        let req = Request::get("/books")
+            .header("x-request-id", "req-7")
+            .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+            .body(Body::empty())
+            .unwrap();
         send(&app, req);
         send(&app, Request::get("/boom").body(Body::empty()).unwrap());
     });
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let span = "request{method=GET path=/books request_id=req-7}";
-    assert!(lines.iter().any(|l| l.contains(span) && l.contains("inside the handler")), "{text}");
+    let span = format!("request{{method=GET path=/books request_id=req-7 trace_id={trace}");
+    assert!(lines.iter().any(|l| l.contains(&span) && l.contains("inside the handler")), "{text}");
     assert!(
-        lines.iter().any(|l| l.contains(span)
+        lines.iter().any(|l| l.contains(&span)
+            && l.contains("route=/books")
             && l.contains("INFO")
             && l.contains("status=200")
             && l.contains("latency_ms=")),
-        "{text}"
+        "the caller's trace, and the route once known: {text}"
     );
     assert!(
         lines.iter().any(|l| l.contains("ERROR") && l.contains("path=/boom") && l.contains("status=502")),

@@ -66,7 +66,7 @@ impl<S: Service> Service for Trace<S> {
         async move {
             let response = inner.await;
             if let Some(route) = response.extensions().get::<crate::router::MatchedPath>() {
-                tracing::Span::current().record("route", &*route.0);
+                tracing::Span::current().record("route", tracing::field::display(&route.0));
             }
             let status = response.status().as_u16();
             let latency_ms = started.elapsed().as_micros() as f64 / 1e3; // µs precision reads better
