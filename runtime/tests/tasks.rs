@@ -403,3 +403,39 @@ fn runtime_drop_waits_for_blocking_tasks_and_shutdown_timeout_does_not() {
     rt.shutdown_timeout(Duration::from_millis(10)); // returns although the task still blocks
     tx.send(()).unwrap();
 }
+
+/// Reads, when dropped, the value it borrows from its own future's frame.
+struct ReadsOnDrop<'a> {
+    value: &'a u64,
+    seen: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Drop for ReadsOnDrop<'_> {
+    fn drop(&mut self) {
+        self.seen.store(*self.value, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_cancelled_future_is_dropped_where_it_was_pinned() {
+    // The future borrows its own local: dropping it anywhere but in place would leave the
+    // borrow pointing at memory the task reused (and the guard reading garbage).
+    const MAGIC: u64 = 0x6b69_6c6e_6b69_6c6e;
+    for (name, rt) in runtimes() {
+        let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        rt.block_on(async {
+            let (started, started_rx) = oneshot::channel();
+            let guard_seen = seen.clone();
+            let task = kiln::spawn(async move {
+                let value = MAGIC;
+                let _guard = ReadsOnDrop { value: &value, seen: guard_seen };
+                let _ = started.send(());
+                std::future::pending::<()>().await;
+            });
+            started_rx.await.unwrap();
+            task.abort();
+            assert!(task.await.unwrap_err().is_cancelled(), "{name}");
+        });
+        assert_eq!(seen.load(SeqCst), MAGIC, "{name}: the guard read its own frame");
+    }
+}

@@ -141,9 +141,17 @@ where
     /// # Safety
     /// The caller owns the stage (rules 2 and 5).
     unsafe fn set_stage(&self, stage: Stage<F>) {
-        // SAFETY: the caller owns the stage, per this function's contract.
-        let old = self.stage.with_mut(|ptr| unsafe { std::mem::replace(&mut *ptr, stage) });
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
+        self.stage.with_mut(|ptr| {
+            // SAFETY: the caller owns the stage, per this function's contract. The old stage is
+            // dropped where it lives: a future was pinned there, and a pinned value must be
+            // dropped in place — moving it out first (`mem::replace`) would leave its
+            // self-references pointing at the slot the new stage overwrites, for its `Drop`
+            // impls to read. A panic part-way leaves the rest of it leaked, never dropped twice.
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { std::ptr::drop_in_place(ptr) }));
+            // SAFETY: the slot's old value is dropped (or abandoned) above; writing does not
+            // drop it again.
+            unsafe { std::ptr::write(ptr, stage) };
+        });
     }
 
     /// Drops the future of a cancelled task and completes it with `JoinError::Cancelled`.
