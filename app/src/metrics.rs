@@ -15,6 +15,7 @@
 
 use crate::jobs::Queue;
 use crate::state::AppState;
+use crate::stats::HttpStats;
 use kiln_http::http::{Request, Response};
 use kiln_http::router::MatchedPath;
 use kiln_http::{Body, Layer, Service};
@@ -69,15 +70,21 @@ impl HttpMetrics {
     }
 }
 
-/// The middleware that feeds [`HttpMetrics`] (outside the router, so it sees every answer,
-/// and reads the route's pattern off the response).
+/// The middleware that feeds [`HttpMetrics`] and the dashboard's [`HttpStats`] from one
+/// timing of each answer (outside the router, so it sees every answer, and reads the route's
+/// pattern off the response).
 #[derive(Debug, Clone)]
-pub struct HttpMetricsLayer(pub Arc<HttpMetrics>);
+pub struct HttpMetricsLayer {
+    /// For `/metrics`.
+    pub metrics: Arc<HttpMetrics>,
+    /// For `/stats` and the dashboard.
+    pub stats: Arc<HttpStats>,
+}
 
 impl<S> Layer<S> for HttpMetricsLayer {
     type Service = Measured<S>;
     fn layer(&self, inner: S) -> Measured<S> {
-        Measured { inner, metrics: self.0.clone() }
+        Measured { inner, metrics: self.metrics.clone(), stats: self.stats.clone() }
     }
 }
 
@@ -86,6 +93,7 @@ impl<S> Layer<S> for HttpMetricsLayer {
 pub struct Measured<S> {
     inner: S,
     metrics: Arc<HttpMetrics>,
+    stats: Arc<HttpStats>,
 }
 
 /// Keeps the in-flight gauge right even if the request's future is dropped.
@@ -103,14 +111,17 @@ impl<S: Service> Service for Measured<S> {
         let method = request.method().as_str().to_owned();
         self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(self.metrics.clone());
+        let stats = self.stats.clone();
         let answer = self.inner.call(request);
         async move {
             let response = answer.await;
+            let latency = start.elapsed();
             let route = response
                 .extensions()
                 .get::<MatchedPath>()
                 .map_or_else(|| Arc::from("unmatched"), |m| m.0.clone());
-            guard.0.record(method, route, response.status().as_u16(), start.elapsed().as_secs_f64());
+            stats.record(latency, response.status().is_server_error());
+            guard.0.record(method, route, response.status().as_u16(), latency.as_secs_f64());
             drop(guard);
             response
         }

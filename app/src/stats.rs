@@ -1,5 +1,5 @@
-//! What the dashboard shows: requests per second and latency percentiles (a middleware that
-//! counts every answer), the job queue, the caches, and the runtime's own metrics and tasks.
+//! What the dashboard shows: requests per second and latency percentiles (the metrics layer
+//! counts every answer into them), the job queue, the caches, and the runtime's own metrics and tasks.
 //!
 //! Latencies go into a fixed histogram of exponential buckets (50 µs to ~100 s, each 1.5×
 //! the last): one atomic increment per request, no allocation, no lock, and percentiles
@@ -9,13 +9,9 @@
 
 use crate::jobs::Queue;
 use crate::state::AppState;
-use kiln_http::http::{Request, Response};
-use kiln_http::{Body, Layer, Service};
 use serde_json::{json, Value};
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Histogram buckets.
 const BUCKETS: usize = 32;
@@ -78,37 +74,6 @@ impl HttpStats {
     /// Answers so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
-    }
-}
-
-/// The middleware that feeds [`HttpStats`].
-#[derive(Debug, Clone)]
-pub struct HttpStatsLayer(pub Arc<HttpStats>);
-
-impl<S> Layer<S> for HttpStatsLayer {
-    type Service = Counted<S>;
-    fn layer(&self, inner: S) -> Counted<S> {
-        Counted { inner, stats: self.0.clone() }
-    }
-}
-
-/// A service whose answers are counted.
-#[derive(Debug, Clone)]
-pub struct Counted<S> {
-    inner: S,
-    stats: Arc<HttpStats>,
-}
-
-impl<S: Service> Service for Counted<S> {
-    fn call(&self, request: Request<Body>) -> impl Future<Output = Response<Body>> + Send {
-        let start = Instant::now();
-        let answer = self.inner.call(request);
-        let stats = self.stats.clone();
-        async move {
-            let response = answer.await;
-            stats.record(start.elapsed(), response.status().is_server_error());
-            response
-        }
     }
 }
 

@@ -52,16 +52,17 @@ pub fn route_table() -> Vec<(String, Vec<kiln_http::http::Method>)> {
 /// Largest request body the service reads (every body it takes is a small JSON object).
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// The routes inside the middleware stack: request id → trace → metrics → request stats →
+/// The routes inside the middleware stack: request id → trace → metrics and request stats →
 /// catch-panic → timeout → body limit.
 pub fn service(state: AppState) -> impl Service {
-    let stats = crate::stats::HttpStatsLayer(state.http_stats.clone());
-    let metrics = crate::metrics::HttpMetricsLayer(state.http_metrics.clone());
+    let metrics = crate::metrics::HttpMetricsLayer {
+        metrics: state.http_metrics.clone(),
+        stats: state.http_stats.clone(),
+    };
     router(state)
         .layer(BodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::new(Duration::from_secs(30)))
         .layer(CatchPanicLayer::new())
-        .layer(stats)
         .layer(metrics)
         .layer(TraceLayer::new())
         .layer(RequestIdLayer::new())
