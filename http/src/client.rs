@@ -135,11 +135,19 @@ impl Client {
         self.send(req).await
     }
 
-    /// Sends `request` (its URI must be absolute: `http://host[:port]/path`).
+    /// Sends `request` (its URI must be absolute: `http://host[:port]/path`). A request with
+    /// a [`TraceContext`](crate::middleware::TraceContext) in its extensions, and no
+    /// `traceparent` of its own, carries that span as `traceparent` and `tracestate`: the
+    /// server it reaches continues the trace.
     ///
     /// # Errors
     /// [`ClientError`].
-    pub async fn send(&self, request: Request<Body>) -> Result<Response<Body>, ClientError> {
+    pub async fn send(&self, mut request: Request<Body>) -> Result<Response<Body>, ClientError> {
+        if let Some(trace) = request.extensions().get::<crate::middleware::TraceContext>().cloned() {
+            if !request.headers().contains_key("traceparent") {
+                trace.write_headers(request.headers_mut());
+            }
+        }
         let key = authority(request.uri())?;
         let idempotent = matches!(
             *request.method(),

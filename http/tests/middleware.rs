@@ -5,7 +5,8 @@ use kiln_http::extract::Extension;
 use kiln_http::http::header::{self, HeaderValue};
 use kiln_http::http::{HeaderMap, Method, Request, StatusCode};
 use kiln_http::middleware::{
-    CatchPanicLayer, CorsLayer, RateLimitLayer, RequestId, RequestIdLayer, TimeoutLayer, TraceLayer,
+    CatchPanicLayer, CorsLayer, RateLimitLayer, RequestId, RequestIdLayer, TimeoutLayer, TraceContext,
+    TraceLayer,
 };
 use kiln_http::router::get;
 use kiln_http::{Body, Client, Router, ServerConfig, Service, ServiceExt};
@@ -100,6 +101,46 @@ fn a_trace_span_per_request_with_method_path_ids_route_status_and_latency() {
         lines.iter().any(|l| l.contains("ERROR") && l.contains("path=/boom") && l.contains("status=502")),
         "{text}"
     );
+}
+
+#[test]
+fn a_client_request_carries_its_span_and_the_server_continues_the_trace_as_a_child() {
+    kiln_test_support::rt().block_on(async {
+        // The handler answers with the context the trace layer gave it and the headers it got.
+        let app = Router::new()
+            .route(
+                "/whoami",
+                get(|Extension(cx): Extension<TraceContext>, headers: HeaderMap| async move {
+                    let h = |n: &str| headers.get(n).map_or("", |v| v.to_str().unwrap()).to_owned();
+                    format!("{} {} {} {}", cx.trace_id, cx.span_id, h("traceparent"), h("tracestate"))
+                }),
+            )
+            .layer(TraceLayer::new());
+        let server = kiln_test_support::http::start(app, ServerConfig::default()).await;
+        let client = Client::new();
+        let ask = |cx: Option<TraceContext>| {
+            let mut request = Request::get(server.url("/whoami")).body(Body::empty()).unwrap();
+            if let Some(cx) = cx {
+                request.extensions_mut().insert(cx);
+            }
+            let client = client.clone();
+            async move {
+                let r = client.send(request).await.unwrap();
+                let text = String::from_utf8(r.body().as_bytes().unwrap().to_vec()).unwrap();
+                text.split(' ').map(str::to_owned).collect::<Vec<String>>()
+            }
+        };
+        let caller = TraceContext { tracestate: Some("kiln=t61rcWkgMzE".into()), ..TraceContext::root() };
+        let seen = ask(Some(caller.clone())).await;
+        assert_eq!(seen[2], caller.traceparent(), "the client wrote the caller's span");
+        assert_eq!(seen[3], "kiln=t61rcWkgMzE", "and its tracestate");
+        assert_eq!(seen[0], caller.trace_id, "the server continued the trace");
+        assert!(seen[1].len() == 16 && seen[1] != caller.span_id, "in a span of its own: {seen:?}");
+        let fresh = ask(None).await;
+        assert_eq!(fresh[2], "", "no context, no header");
+        assert!(fresh[0].len() == 32 && fresh[0] != caller.trace_id, "a new trace: {fresh:?}");
+        server.shutdown().await;
+    });
 }
 
 #[test]

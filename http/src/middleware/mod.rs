@@ -33,4 +33,4 @@ pub use cors::{Cors, CorsLayer};
 pub use rate_limit::{Decision, RateLimit, RateLimitLayer, SharedBuckets, DEFAULT_MAX_CLIENTS};
 pub use request_id::{RequestId, RequestIdLayer, RequestIdService, REQUEST_ID};
 pub use timeout::{Timeout, TimeoutLayer};
-pub use trace::{child_traceparent, trace_id_of, Trace, TraceContext, TraceLayer};
+pub use trace::{trace_id_of, Trace, TraceContext, TraceLayer};
