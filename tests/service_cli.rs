@@ -4,6 +4,7 @@
 
 use kiln::http::http::{Request, StatusCode};
 use kiln::http::{Body, Client};
+use kiln_test_support::terminate;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -152,20 +153,6 @@ fn serves_promotes_and_stops() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert!(rest.contains("kiln: stopped"), "{rest}");
-}
-
-/// Sends SIGTERM and waits (20 s at most) for a clean exit.
-fn terminate(child: &mut std::process::Child, what: &str) {
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "{what} did not stop within 20 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "{what} exited with {status}");
 }
 
 #[test]

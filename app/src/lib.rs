@@ -22,6 +22,7 @@
 //! - `openapi.rs` — the OpenAPI 3.1 document at `/openapi.json`.
 //! - `metrics.rs` — `/metrics` in Prometheus's text format.
 //! - `rate_buckets.rs` — the auth routes' rate limit kept in Redis, shared by processes.
+//! - `telemetry/` — logs, and spans exported to an OpenTelemetry collector over OTLP/HTTP.
 //! - `chat/` — the week-2 chat server: rooms, accounts and persistent history over TCP.
 
 #![forbid(unsafe_code)]
@@ -44,6 +45,7 @@ pub mod routes;
 pub mod secret;
 pub mod state;
 pub mod stats;
+pub mod telemetry;
 pub mod text;
 
 use config::{Config, Parsed};
@@ -297,6 +299,32 @@ fn admin_command(args: &[String]) -> ExitCode {
     })
 }
 
+/// How long the spans still queued at shutdown may take to reach the collector.
+const SPAN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The startup line saying where spans go, if they go anywhere.
+fn traces_line(who: &str, spans: Option<&telemetry::Pending>) -> Option<String> {
+    let c = spans?.config();
+    Some(format!(
+        "{who}: traces: spans to {} over OTLP/HTTP JSON as service {:?} (batches of {}, every {} ms)",
+        c.endpoint,
+        c.service,
+        c.max_batch,
+        c.schedule_delay.as_millis()
+    ))
+}
+
+/// Sends the spans still queued, once the work that makes them has stopped.
+async fn flush_spans(exporter: Option<telemetry::Exporter>) {
+    let Some(exporter) = exporter else { return };
+    match exporter.shutdown(SPAN_FLUSH).await {
+        Some(sent) => tracing::info!(spans = sent, "flushed the spans still queued"),
+        None => {
+            tracing::warn!("the spans still queued could not be sent within {SPAN_FLUSH:?}; they are lost")
+        }
+    }
+}
+
 /// The multi-thread runtime a command runs on, or the exit status after saying why not.
 fn runtime() -> Result<kiln_runtime::runtime::Runtime, ExitCode> {
     kiln_runtime::runtime::Builder::new_multi_thread().build().map_err(|e| {
@@ -328,7 +356,7 @@ fn jobs_home(config: &Config) -> String {
 /// Redis with `--redis`. Several processes (API processes with `--workers 0`, worker
 /// processes) can share one queue: each claim is one atomic step, so no job runs twice at
 /// once.
-fn worker_command(args: &[String]) -> ExitCode {
+fn worker_command(args: &[String], spans: Option<telemetry::Pending>) -> ExitCode {
     let config = match config::parse(args, |k| std::env::var(k).ok()) {
         Ok(Parsed::Run(c)) => *c,
         Ok(Parsed::Help) => {
@@ -361,11 +389,16 @@ fn worker_command(args: &[String]) -> ExitCode {
             app.config.workers.concurrency,
             jobs_home(&app.config)
         );
+        if let Some(line) = traces_line("kiln worker", spans.as_ref()) {
+            println!("{line}");
+        }
+        let exporter = spans.map(telemetry::Pending::start);
         let pool = jobs::WorkerPool::start(app.state.jobs.clone(), app.state.kinds.clone(), app.config.workers);
         if let Err(e) = kiln_net::shutdown::terminate_signal().await {
             eprintln!("kiln: cannot listen for signals ({e}); stopping");
         }
         let summary = pool.shutdown().await;
+        flush_spans(exporter).await;
         println!(
             "kiln worker: stopped; {} jobs succeeded, {} finished during the drain, {} released for another worker",
             summary.succeeded, summary.finished_in_drain, summary.released
@@ -383,7 +416,7 @@ const MAILER_USAGE: &str =
   --delay-ms   added to every answer (default 0)";
 
 /// `kiln mailer`: the mailer service the welcome emails go to (`mailer.rs`).
-fn mailer_command(args: &[String]) -> ExitCode {
+fn mailer_command(args: &[String], spans: Option<telemetry::Pending>) -> ExitCode {
     let fail = |message: String| {
         eprintln!("kiln mailer: {message}\n{MAILER_USAGE}");
         ExitCode::from(2)
@@ -435,11 +468,16 @@ fn mailer_command(args: &[String]) -> ExitCode {
         let local = server.local_addr().map_or(addr.clone(), |a| a.to_string());
         println!("kiln mailer: listening on http://{local}, outbox {}", outbox.display());
         println!("kiln mailer: failing {:.0}% of requests, {delay_ms} ms slow; point the service at it with --mailer-url http://{local}", fail_rate * 100.0);
+        if let Some(line) = traces_line("kiln mailer", spans.as_ref()) {
+            println!("{line}");
+        }
+        let exporter = spans.map(telemetry::Pending::start);
         let summary = server
             .serve(service, async {
                 let _ = kiln_net::shutdown::terminate_signal().await;
             })
             .await;
+        flush_spans(exporter).await;
         println!("kiln mailer: stopped after {} connections", summary.connections);
         ExitCode::SUCCESS
     })
@@ -448,16 +486,26 @@ fn mailer_command(args: &[String]) -> ExitCode {
 /// The command line: `kiln [options]`, `kiln worker [options]`, `kiln mailer [options]`,
 /// or `kiln admin promote <email>`. Returns the process's exit status.
 pub fn main() -> ExitCode {
-    init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("admin") {
-        return admin_command(&args[1..]);
-    }
-    if args.first().map(String::as_str) == Some("worker") {
-        return worker_command(&args[1..]);
-    }
-    if args.first().map(String::as_str) == Some("mailer") {
-        return mailer_command(&args[1..]);
+    let command = args.first().map(String::as_str);
+    let service = match command {
+        Some("worker") => "kiln-worker",
+        Some("mailer") => "kiln-mailer",
+        _ => "kiln",
+    };
+    let otlp = match telemetry::OtlpConfig::from_env(|k| std::env::var(k).ok(), service) {
+        Ok(otlp) => otlp,
+        Err(e) => {
+            eprintln!("kiln: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let spans = telemetry::init(config::LogFormat::from_args(&args, |k| std::env::var(k).ok()), otlp);
+    match command {
+        Some("admin") => return admin_command(&args[1..]),
+        Some("worker") => return worker_command(&args[1..], spans),
+        Some("mailer") => return mailer_command(&args[1..], spans),
+        _ => {}
     }
     let config = match config::parse(&args, |k| std::env::var(k).ok()) {
         Ok(Parsed::Run(c)) => *c,
@@ -509,7 +557,13 @@ pub fn main() -> ExitCode {
         println!("        -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse\",\"display_name\":\"Ada\"}}'");
         println!("kiln: the first account to sign up is an admin; make another one with");
         println!("        cargo run --release -- admin promote EMAIL --db {}", app.config.db.display());
+        if let Some(line) = traces_line("kiln", spans.as_ref()) {
+            println!("{line}");
+        }
         println!("kiln: Ctrl+C to stop");
+        let exporter = spans.map(telemetry::Pending::start);
+        // Held past `serve` so the pools close after the last spans are flushed.
+        let state = app.state.clone();
         let summary = serve(app, listener, async {
             if let Err(e) = kiln_net::shutdown::terminate_signal().await {
                 tracing::error!(error = %e, "cannot listen for signals");
@@ -517,6 +571,8 @@ pub fn main() -> ExitCode {
             }
         })
         .await;
+        flush_spans(exporter).await;
+        drop(state);
         println!("kiln: stopped after {} connections ({} cut at the deadline)", summary.connections, summary.forced);
         ExitCode::SUCCESS
     })
@@ -524,19 +580,9 @@ pub fn main() -> ExitCode {
 
 /// Logs to stderr through `tracing` at `info` (or `RUST_LOG`): human-readable lines,
 /// coloured only on a terminal, or JSON lines with `--log-format json` / `KILN_LOG_FORMAT`.
-/// Called by `main`; the examples call it too. A second call does nothing.
+/// The examples call it; the service's commands also export spans (`telemetry`). A second
+/// call does nothing.
 pub fn init_logging() {
     let args: Vec<String> = std::env::args().collect();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match config::LogFormat::from_args(&args, |k| std::env::var(k).ok()) {
-        // Each line an object: timestamp, level, target, the event's fields, and the spans'
-        // (the request's id, route, trace id, user) — what a log collector indexes.
-        config::LogFormat::Json => {
-            logs.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
-        }
-        config::LogFormat::Pretty => {
-            logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
-        }
-    };
+    telemetry::init(config::LogFormat::from_args(&args, |k| std::env::var(k).ok()), None);
 }

@@ -17,6 +17,7 @@
 use crate::jobs::JobError;
 use kiln_http::extract::{Json, State};
 use kiln_http::http::{HeaderMap, Request, StatusCode};
+use kiln_http::middleware::TraceContext;
 use kiln_http::response::{IntoResponse, Problem};
 use kiln_http::router::{get, post};
 use kiln_http::{Body, Client, Router};
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// How the mailer runs.
 #[derive(Debug, Clone)]
@@ -59,11 +61,13 @@ struct Mailer {
     requests: Arc<AtomicU64>,
 }
 
-/// The mailer's routes over the outbox in `config` (keys already in it are remembered).
+/// The mailer's routes over the outbox in `config` (keys already in it are remembered), each
+/// request in a span that continues the caller's trace.
 ///
 /// # Errors
 /// The outbox exists but cannot be read.
-pub fn service(config: MailerConfig) -> std::io::Result<Router> {
+pub fn service(config: MailerConfig) -> std::io::Result<impl kiln_http::Service> {
+    use kiln_http::ServiceExt;
     let mut sent = HashMap::new();
     match std::fs::read_to_string(&config.outbox) {
         Ok(text) => {
@@ -84,7 +88,10 @@ pub fn service(config: MailerConfig) -> std::io::Result<Router> {
     Ok(Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/messages", post(send))
-        .with_state(mailer))
+        .with_state(mailer)
+        .with_matched_path()
+        .layer(kiln_http::middleware::TraceLayer::new())
+        .layer(kiln_http::middleware::RequestIdLayer::new()))
 }
 
 /// Whether request number `n` (1-based) fails at `rate`: exactly `floor(n · rate)` of the
@@ -152,8 +159,8 @@ async fn send(
 pub struct Origin<'a> {
     /// Sent as `x-request-id`.
     pub request_id: Option<&'a str>,
-    /// Continued as a W3C `traceparent` (a new span of this trace).
-    pub trace_id: Option<&'a str>,
+    /// The span the delivery is made from (a job's): the call is its child.
+    pub trace: Option<&'a TraceContext>,
 }
 
 /// Sends `message` to the mailer at `base` (`http://host:port`) with `key`, the request id
@@ -175,15 +182,27 @@ pub async fn deliver(
     if let Some(id) = origin.request_id {
         request = request.header("x-request-id", id);
     }
-    if let Some(trace) = origin.trace_id {
-        // The call is a new span of the request's trace.
-        request = request.header("traceparent", kiln_http::middleware::child_traceparent(trace));
-    }
     let body = Body::from(serde_json::to_vec(message).expect("a message serializes"));
-    let request =
+    let mut request =
         request.body(body).map_err(|e| JobError::Permanent(format!("a bad mailer URL {base:?}: {e}")))?;
-    let response = client.send(request).await.map_err(|e| JobError::Retry(format!("the mailer: {e}")))?;
+    // The call is a client span, child of the caller's; the mailer's request span is its child.
+    let call = origin.trace.map_or_else(TraceContext::root, TraceContext::child);
+    let span = tracing::info_span!(
+        "mailer.deliver",
+        trace_id = %call.trace_id,
+        span_id = %call.span_id,
+        parent_id = origin.trace.map(|t| tracing::field::display(&t.span_id)),
+        "otel.kind" = "client",
+        status = tracing::field::Empty,
+    );
+    request.extensions_mut().insert(call);
+    let response = client
+        .send(request)
+        .instrument(span.clone())
+        .await
+        .map_err(|e| JobError::Retry(format!("the mailer: {e}")))?;
     let status = response.status();
+    span.record("status", status.as_u16());
     match status.as_u16() {
         200..=299 => Ok(()),
         408 | 429 | 500..=599 => Err(JobError::Retry(format!("the mailer answered {status}"))),

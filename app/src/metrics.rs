@@ -153,7 +153,21 @@ pub async fn render(state: &AppState) -> String {
     caches(&mut out, state);
     database(&mut out, state);
     runtime(&mut out);
+    spans(&mut out);
     out
+}
+
+fn spans(out: &mut String) {
+    let (exported, queue_full, export_failed) = crate::telemetry::counters().read();
+    single(out, "otel_spans_exported_total", "counter", "Spans the OTLP collector took.", exported);
+    family(
+        out,
+        "otel_spans_dropped_total",
+        "counter",
+        "Spans dropped: the queue was full, or the collector refused or was unreachable.",
+    );
+    let _ = writeln!(out, "otel_spans_dropped_total{{reason=\"queue_full\"}} {queue_full}");
+    let _ = writeln!(out, "otel_spans_dropped_total{{reason=\"export_failed\"}} {export_failed}");
 }
 
 fn http(out: &mut String, m: &HttpMetrics) {
@@ -212,6 +226,10 @@ fn http(out: &mut String, m: &HttpMetrics) {
 }
 
 async fn jobs(out: &mut String, state: &AppState) {
+    family(out, "jobs_enqueued_total", "counter", "Jobs this process added, by kind.");
+    for (kind, n) in crate::jobs::enqueued_counts().lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = writeln!(out, "jobs_enqueued_total{{kind=\"{}\"}} {n}", label(kind));
+    }
     let by_kind = state.job_counters.by_kind.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for (i, (name, help)) in [
         ("jobs_started_total", "Jobs this process's workers claimed, by kind."),

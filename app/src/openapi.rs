@@ -241,7 +241,7 @@ pub fn document() -> Value {
                     "idempotency_key": { "type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "^[!-~]+$",
                                          "description": "the same key from the same user returns the first job (200) instead of adding one" } } },
                 "Job": { "type": "object", "required": ["id", "kind", "payload", "state", "priority", "run_at", "attempt", "max_attempts",
-                        "timeout_ms", "idempotency_key", "created_by", "last_error", "errors", "created_at", "started_at", "finished_at", "lease_owner"], "properties": {
+                        "timeout_ms", "idempotency_key", "created_by", "last_error", "errors", "created_at", "started_at", "finished_at", "lease_owner", "traceparent"], "properties": {
                     "id": { "type": "integer" }, "kind": { "type": "string" }, "payload": {},
                     "state": { "enum": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() },
                     "priority": { "type": "integer" }, "run_at": { "type": "integer" }, "attempt": { "type": "integer" },
@@ -249,7 +249,8 @@ pub fn document() -> Value {
                     "idempotency_key": { "type": ["string", "null"] }, "created_by": { "type": ["integer", "null"] },
                     "last_error": { "type": ["string", "null"] }, "errors": { "type": "array" }, "created_at": { "type": "integer" },
                     "started_at": { "type": ["integer", "null"] }, "finished_at": { "type": ["integer", "null"] },
-                    "lease_owner": { "type": ["string", "null"], "description": "the worker running it: host-pid-random" } } },
+                    "lease_owner": { "type": ["string", "null"], "description": "the worker running it: host-pid-random" },
+                    "traceparent": { "type": ["string", "null"], "description": "the W3C trace context of the request that enqueued it: its span is the job's parent" } } },
                 "Readiness": { "type": "object", "required": ["ready", "database", "redis", "draining"], "properties": {
                     "ready": { "type": "boolean" }, "draining": { "type": "boolean" },
                     "database": schema_ref("Check"), "redis": schema_ref("Check") } },

@@ -20,7 +20,7 @@ fn readiness_follows_redis_and_liveness_does_not() {
         let (status, _, ready) = s.call(Method::GET, "/readyz", None, None).await;
         assert_eq!(status, StatusCode::OK, "{ready}");
         assert_eq!((&ready["ready"], &ready["draining"]), (&true.into(), &false.into()));
-        assert!(ready["database"]["detail"].as_str().unwrap().contains("schema version 6"), "{ready}");
+        assert!(ready["database"]["detail"].as_str().unwrap().contains("schema version 7"), "{ready}");
 
         redis.kill();
         let (status, _, ready) = s.call(Method::GET, "/readyz", None, None).await;

@@ -146,12 +146,15 @@ fn changes_keep_available_right_and_refuse_what_would_break_it() {
                 matches!(books::delete(db, book.id).await, Err(AppError::Conflict(_))),
                 "{name}: on loan"
             );
-            loans::give_back(db, Arc::default(), 2, loan.id).await.unwrap();
+            loans::give_back(db, Arc::default(), 2, loan.id, None).await.unwrap();
             assert!(matches!(
-                loans::give_back(db, Arc::default(), 2, loan.id).await,
+                loans::give_back(db, Arc::default(), 2, loan.id, None).await,
                 Err(AppError::Conflict(_))
             ));
-            assert!(matches!(loans::give_back(db, Arc::default(), 2, 999).await, Err(AppError::NotFound(_))));
+            assert!(matches!(
+                loans::give_back(db, Arc::default(), 2, 999, None).await,
+                Err(AppError::NotFound(_))
+            ));
             let mine = loans::mine(db, 2).await.unwrap();
             assert_eq!(
                 (mine.len(), mine[0].returned_at, mine[1].returned_at.is_some()),
@@ -237,7 +240,7 @@ fn a_return_notifies_the_first_member_waiting_through_a_job() {
             waitlist::leave(db, 4, book.id).await.unwrap();
             waitlist::leave(db, 4, book.id).await.unwrap();
             assert!(matches!(waitlist::leave(db, 4, 999).await, Err(AppError::NotFound(_))), "{name}");
-            loans::give_back(db, kinds.clone(), 2, loan.id).await.unwrap();
+            loans::give_back(db, kinds.clone(), 2, loan.id, None).await.unwrap();
             let notices: Vec<(String, Option<i64>, String)> = match db {
                 Db::Sqlite(pool) => pool
                     .read(|c| {

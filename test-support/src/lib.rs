@@ -93,6 +93,22 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Sends SIGTERM to `child` and waits (up to 20 s) for it to exit successfully; `what`
+/// names it in the failure.
+pub fn terminate(child: &mut std::process::Child, what: &str) {
+    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(term.is_ok_and(|s| s.success()), "cannot signal {what}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{what} did not stop within 20 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{what} exited with {status}");
+}
+
 /// Sets its flag when dropped: captured by a future, it proves the future was dropped.
 pub struct DropFlag(Arc<AtomicBool>);
 

@@ -68,8 +68,8 @@ pub struct NewUser {
 pub struct Origin {
     /// The request's `x-request-id`.
     pub request_id: Option<String>,
-    /// Its W3C trace id.
-    pub trace_id: Option<String>,
+    /// Its span in a W3C trace: the jobs' spans are its children.
+    pub trace: Option<kiln_http::middleware::TraceContext>,
 }
 
 /// Creates a user; the first user becomes an admin.
@@ -100,12 +100,13 @@ pub async fn signup(
     let name = display_name.trim().to_owned();
     let stored = email.clone();
     let stored_name = name.clone();
-    let mut welcome = state.kinds.spec(
-        "welcome_email",
-        serde_json::json!({
-            "email": email, "display_name": name, "request_id": origin.request_id, "trace_id": origin.trace_id,
-        }),
-    );
+    let mut welcome = state
+        .kinds
+        .spec(
+            "welcome_email",
+            serde_json::json!({ "email": email, "display_name": name, "request_id": origin.request_id }),
+        )
+        .traced(origin.trace.as_ref());
     let pool = match &state.db {
         Db::Sqlite(pool) => pool,
         Db::Postgres(pg) => {

@@ -59,6 +59,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0006_waitlist.sql"),
         step: None,
     },
+    Migration {
+        version: 7,
+        name: "job traces",
+        sql: include_str!("../../migrations/0007_job_traces.sql"),
+        step: None,
+    },
 ];
 
 /// Why the schema could not be brought up to date.
@@ -147,7 +153,7 @@ mod tests {
     #[test]
     fn applies_once_and_refuses_a_newer_database() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
         assert!(migrate(&mut conn).unwrap().is_empty(), "idempotent");
         conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', 0)", []).unwrap();
         let err = migrate(&mut conn).unwrap_err();
@@ -179,7 +185,7 @@ mod tests {
              DELETE FROM users WHERE id = 1;",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), vec![3, 4, 5, 6]);
+        assert_eq!(migrate(&mut conn).unwrap(), vec![3, 4, 5, 6, 7]);
         let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
         assert_eq!(
             count("SELECT COUNT(*) FROM refresh_tokens WHERE user_id = 2"),

@@ -17,6 +17,7 @@ const SQL: &[(i64, &str)] = &[
     (4, ""),
     (5, include_str!("../../migrations/postgres/0005_jobs.sql")),
     (6, include_str!("../../migrations/postgres/0006_waitlist.sql")),
+    (7, include_str!("../../migrations/postgres/0007_job_traces.sql")),
 ];
 
 /// The advisory lock key the migrations hold (any constant this program alone uses).

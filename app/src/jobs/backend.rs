@@ -128,6 +128,7 @@ pub async fn relay(pool: &Pool, queue: &RedisQueue) -> Result<u64, AppError> {
                 max_attempts: row.max_attempts,
                 timeout: Duration::from_millis(row.timeout_ms),
                 created_by: row.created_by,
+                traceparent: row.traceparent,
             };
             queue.enqueue(spec).await?;
             let id = row.id;
@@ -148,7 +149,14 @@ impl Queue for Jobs {
         match self {
             Jobs::Sqlite(q) => q.enqueue(spec).await,
             Jobs::Postgres(q) => q.enqueue(spec).await,
-            Jobs::Redis { queue, .. } => queue.enqueue(spec).await,
+            Jobs::Redis { queue, .. } => {
+                // Straight into Redis (the relay's moves are counted where the outbox row was written).
+                let enqueued = queue.enqueue(spec).await?;
+                if enqueued.created {
+                    super::count_enqueued(&enqueued.job.kind);
+                }
+                Ok(enqueued)
+            }
         }
     }
 

@@ -62,15 +62,15 @@ fn field(cx: &JobContext, name: &str) -> Result<String, JobError> {
 }
 
 impl Post {
-    /// Sends `message` for job `cx`: to the mailer (key `job-<id>`, the request id and
-    /// trace from the payload if any), or appended to the outbox file.
+    /// Sends `message` for job `cx`: to the mailer (key `job-<id>`, the request id from the
+    /// payload if any, the call a span of the job's trace), or appended to the outbox file.
     async fn send(&self, cx: &JobContext, message: crate::mailer::Message) -> Result<(), JobError> {
         let outbox = match &self.mail {
             Mail::Mailer(base) => {
                 let key = format!("job-{}", cx.id);
                 let origin = crate::mailer::Origin {
                     request_id: cx.payload["request_id"].as_str(),
-                    trace_id: cx.payload["trace_id"].as_str(),
+                    trace: Some(&cx.trace),
                 };
                 return crate::mailer::deliver(&self.client, base, &message, &key, origin).await;
             }

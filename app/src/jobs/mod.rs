@@ -134,6 +134,17 @@ pub struct JobSpec {
     pub timeout: Duration,
     /// The user who asked for it, if one did.
     pub created_by: Option<i64>,
+    /// The W3C `traceparent` of the span that enqueued it (a request's): the job's span
+    /// continues that trace as its child.
+    pub traceparent: Option<String>,
+}
+
+impl JobSpec {
+    /// The spec, enqueued on behalf of the span `trace` (if any): the job's span will be its
+    /// child.
+    pub fn traced(self, trace: Option<&kiln_http::middleware::TraceContext>) -> JobSpec {
+        JobSpec { traceparent: trace.map(kiln_http::middleware::TraceContext::traceparent), ..self }
+    }
 }
 
 /// A job as stored.
@@ -173,6 +184,27 @@ pub struct Job {
     pub finished_at: Option<i64>,
     /// The worker holding it while it runs (host, process id, a random part).
     pub lease_owner: Option<String>,
+    /// The trace it continues (the enqueuing span's W3C `traceparent`), if any.
+    pub traceparent: Option<String>,
+}
+
+/// Jobs this process added, by kind (`/metrics`' `jobs_enqueued_total`). Counted where the
+/// row is written, so an enqueue inside a transaction that later rolls back counts too.
+pub fn enqueued_counts() -> &'static std::sync::Mutex<std::collections::BTreeMap<String, u64>> {
+    static COUNTS: std::sync::OnceLock<std::sync::Mutex<std::collections::BTreeMap<String, u64>>> =
+        std::sync::OnceLock::new();
+    COUNTS.get_or_init(Default::default)
+}
+
+/// Counts a new job of `kind` in [`enqueued_counts`].
+pub(crate) fn count_enqueued(kind: &str) {
+    let mut counts = enqueued_counts().lock().unwrap_or_else(|e| e.into_inner());
+    match counts.get_mut(kind) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(kind.to_owned(), 1);
+        }
+    }
 }
 
 /// What an enqueue did.

@@ -18,7 +18,8 @@ use kiln_postgres::{Client, Json, Row};
 /// The columns of [`Job`], in its field order.
 pub(crate) const COLUMNS: &str =
     "id, kind, payload, state, priority, run_at, attempt, max_attempts, timeout_ms, \
-     idempotency_key, created_by, last_error, errors, created_at, started_at, finished_at, lease_owner";
+     idempotency_key, created_by, last_error, errors, created_at, started_at, finished_at, lease_owner, \
+     traceparent";
 
 fn small(r: &Row, i: usize) -> Result<u32, AppError> {
     let n: i32 = r.try_get(i)?;
@@ -47,6 +48,7 @@ pub(crate) fn job(r: &Row) -> Result<Job, AppError> {
         started_at: r.try_get(14)?,
         finished_at: r.try_get(15)?,
         lease_owner: r.try_get(16)?,
+        traceparent: r.try_get(17)?,
     })
 }
 
@@ -60,8 +62,8 @@ pub async fn enqueue_in(tx: &Client, spec: JobSpec) -> Result<Enqueued, AppError
     let timeout_ms = i64::try_from(spec.timeout.as_millis()).unwrap_or(i64::MAX).max(1);
     let max_attempts = i32::try_from(spec.max_attempts).unwrap_or(i32::MAX);
     let insert = format!(
-        "INSERT INTO jobs (kind, payload, priority, run_at, max_attempts, timeout_ms, idempotency_key, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}"
+        "INSERT INTO jobs (kind, payload, priority, run_at, max_attempts, timeout_ms, idempotency_key, created_by, created_at, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}"
     );
     let inserted = tx
         .query_opt(
@@ -76,12 +78,15 @@ pub async fn enqueue_in(tx: &Client, spec: JobSpec) -> Result<Enqueued, AppError
                 &spec.idempotency_key,
                 &spec.created_by,
                 &now,
+                &spec.traceparent,
             ],
         )
         .await?;
     if let Some(row) = inserted {
         tx.notify(CHANNEL, "").await?; // delivered at commit: idle workers wake then
-        return Ok(Enqueued { job: job(&row)?, created: true });
+        let job = job(&row)?;
+        super::count_enqueued(&job.kind);
+        return Ok(Enqueued { job, created: true });
     }
     // Only a repeated idempotency key makes the insert do nothing.
     let existing = tx

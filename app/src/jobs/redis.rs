@@ -41,7 +41,7 @@ pub const PROMOTE_PER_CLAIM: usize = 100;
 const PRELUDE: &str = include_str!("scripts.lua");
 
 /// `ARGV`: now, kind, payload, priority, run_at, max_attempts, timeout_ms, idempotency key
-/// (`''`: none), created_by (`''`: none). Returns `{created (1|0), fields}`.
+/// (`''`: none), created_by (`''`: none), traceparent (`''`: none). Returns `{created (1|0), fields}`.
 const ENQUEUE: &str = r"
 local key = ARGV[8]
 if key ~= '' then
@@ -57,6 +57,7 @@ if key ~= '' then
   redis.call('HSET', P .. 'idem', key, id)
 end
 if ARGV[9] ~= '' then redis.call('HSET', job_key(id), 'created_by', ARGV[9]) end
+if ARGV[10] ~= '' then redis.call('HSET', job_key(id), 'traceparent', ARGV[10]) end
 redis.call('ZADD', P .. 'state:available', id, id)
 redis.call('ZADD', P .. 'all', id, id)
 schedule(id, ARGV[5])
@@ -338,6 +339,7 @@ fn job(value: Value) -> Result<Job, AppError> {
         started_at: number("started_at")?,
         finished_at: number("finished_at")?,
         lease_owner: text("lease_owner"),
+        traceparent: text("traceparent"),
     })
 }
 
@@ -383,6 +385,7 @@ impl Queue for RedisQueue {
                     &timeout_ms,
                     &spec.idempotency_key.unwrap_or_default(),
                     &spec.created_by.map(|u| u.to_string()).unwrap_or_default(),
+                    &spec.traceparent.unwrap_or_default(),
                 ],
             )
             .await?;

@@ -27,6 +27,8 @@ pub struct JobContext {
     pub attempt: u32,
     /// The payload given at enqueue.
     pub payload: serde_json::Value,
+    /// The job's span: pass it on to calls the handler makes, so they join the trace.
+    pub trace: kiln_http::middleware::TraceContext,
 }
 
 /// Why a handler failed.
@@ -125,6 +127,7 @@ impl Registry {
             max_attempts: kind.options.max_attempts,
             timeout: kind.options.timeout,
             created_by: None,
+            traceparent: None,
         }
     }
 }

@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 pub(crate) const COLUMNS: &str =
     "id, kind, payload, state, priority, run_at, attempt, max_attempts, timeout_ms, \
-     idempotency_key, created_by, last_error, errors, created_at, started_at, finished_at, lease_owner";
+     idempotency_key, created_by, last_error, errors, created_at, started_at, finished_at, lease_owner, \
+     traceparent";
 
 pub(crate) fn job(r: &Row<'_>) -> rusqlite::Result<Job> {
     let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
@@ -48,6 +49,7 @@ pub(crate) fn job(r: &Row<'_>) -> rusqlite::Result<Job> {
         started_at: r.get(14)?,
         finished_at: r.get(15)?,
         lease_owner: r.get(16)?,
+        traceparent: r.get(17)?,
     })
 }
 
@@ -100,8 +102,8 @@ pub fn enqueue_in(tx: &rusqlite::Transaction<'_>, spec: JobSpec) -> Result<Enque
         .query_row_cached(
             &format!(
                 "INSERT INTO jobs (kind, payload, priority, run_at, max_attempts, timeout_ms, \
-                     idempotency_key, created_by, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                     idempotency_key, created_by, created_at, traceparent) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
                  ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}"
             ),
             params![
@@ -113,12 +115,14 @@ pub fn enqueue_in(tx: &rusqlite::Transaction<'_>, spec: JobSpec) -> Result<Enque
                 timeout_ms,
                 spec.idempotency_key,
                 spec.created_by,
-                now
+                now,
+                spec.traceparent,
             ],
             job,
         )
         .optional()?;
     if let Some(job) = inserted {
+        super::count_enqueued(&job.kind);
         return Ok(Enqueued { job, created: true });
     }
     // Only a repeated idempotency key makes the insert do nothing.

@@ -21,6 +21,7 @@
 use super::registry::{JobContext, JobError, Registry};
 use super::{Backoff, Failed, Job, Queue, WorkerId};
 use crate::clock::unix_millis;
+use kiln_http::middleware::TraceContext;
 use kiln_runtime::sync::{mpsc, oneshot, watch};
 use kiln_runtime::task::JoinHandle;
 use kiln_runtime::time::{sleep, Instant};
@@ -312,15 +313,21 @@ impl<Q: Queue> Worker<Q> {
             self.finish(&job, Err(JobError::Permanent(error))).await;
             return;
         };
-        let cx = JobContext { id: job.id, attempt: job.attempt, payload: job.payload.clone() };
-        // The handler's logs carry the job and, if the enqueuing request gave one, its trace.
+        // The job's span continues the enqueuing request's trace as its child (a job enqueued
+        // outside any trace starts one); the handler's logs and calls carry it.
+        let parent = job.traceparent.as_deref().and_then(|t| TraceContext::parse(t, None));
+        let trace = parent.as_ref().map_or_else(TraceContext::root, TraceContext::child);
         let span = tracing::info_span!(
             "job",
             id = job.id,
             kind = %job.kind,
             attempt = job.attempt,
-            trace_id = job.payload["trace_id"].as_str().unwrap_or("-"),
+            trace_id = %trace.trace_id,
+            span_id = %trace.span_id,
+            parent_id = parent.as_ref().map(|p| tracing::field::display(&p.span_id)),
+            "otel.kind" = "consumer",
         );
+        let cx = JobContext { id: job.id, attempt: job.attempt, payload: job.payload.clone(), trace };
         let mut handler = kiln_runtime::spawn(tracing::Instrument::instrument(kind.run(cx), span));
         let mut time_limit = sleep(Duration::from_millis(job.timeout_ms));
         let renew_every = self.config.lease / 3;

@@ -15,6 +15,7 @@ use crate::db::CachedStatements;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::jobs::Registry;
+use kiln_http::middleware::TraceContext;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -115,11 +116,18 @@ fn not_taken(exists: bool, book: i64) -> AppError {
 }
 
 /// Returns loan `id`, which must be `user`'s (an admin may return anyone's), and tells the
-/// first member waiting for the book (`waitlist.rs`) through a job of `kinds`.
+/// first member waiting for the book (`waitlist.rs`) through a job of `kinds`, on behalf of
+/// the span `trace` (the request's) if any.
 ///
 /// # Errors
 /// 404 (no such loan, or not the caller's), 409 (already returned).
-pub async fn give_back(db: &Db, kinds: Arc<Registry>, user: i64, id: i64) -> Result<Loan, AppError> {
+pub async fn give_back(
+    db: &Db,
+    kinds: Arc<Registry>,
+    user: i64,
+    id: i64,
+    trace: Option<TraceContext>,
+) -> Result<Loan, AppError> {
     let now = unix_now();
     let pool = match db {
         Db::Sqlite(pool) => pool,
@@ -154,7 +162,8 @@ pub async fn give_back(db: &Db, kinds: Arc<Registry>, user: i64, id: i64) -> Res
             }
             tx.execute("UPDATE loans SET returned_at = $2 WHERE id = $1", &[&id, &now]).await?;
             tx.execute("UPDATE books SET available = available + 1 WHERE id = $1", &[&book]).await?;
-            super::waitlist::pg_notify_next(&tx, &kinds, book, id).await?;
+            let returned = super::waitlist::Returned { book, loan: id, trace: trace.as_ref() };
+            super::waitlist::pg_notify_next(&tx, &kinds, returned).await?;
             tx.commit().await?;
             return Ok(Loan { id, book_id: book, borrowed_at, returned_at: Some(now) });
         }
@@ -182,7 +191,8 @@ pub async fn give_back(db: &Db, kinds: Arc<Registry>, user: i64, id: i64) -> Res
         }
         tx.execute_cached("UPDATE loans SET returned_at = ?2 WHERE id = ?1", params![id, now])?;
         tx.execute_cached("UPDATE books SET available = available + 1 WHERE id = ?1", [book])?;
-        super::waitlist::notify_next(tx, &kinds, book, id)?;
+        let returned = super::waitlist::Returned { book, loan: id, trace: trace.as_ref() };
+        super::waitlist::notify_next(tx, &kinds, returned)?;
         Ok(Loan { id, book_id: book, borrowed_at, returned_at: Some(now) })
     })
     .await

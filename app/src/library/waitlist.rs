@@ -119,17 +119,29 @@ const NEXT: &str = "SELECT w.user_id, u.email, b.title FROM waitlist w JOIN user
              JOIN books b ON b.id = w.book_id
              WHERE w.book_id = ?1 ORDER BY w.joined_at, w.user_id LIMIT 1";
 
-/// The notice for `user` that book `book` has a copy free, after loan `loan` was returned.
+/// A return that may free a copy for someone waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Returned<'a> {
+    /// The book.
+    pub book: i64,
+    /// The loan returned.
+    pub loan: i64,
+    /// The span of the request that returned it: the notice's job continues its trace.
+    pub trace: Option<&'a kiln_http::middleware::TraceContext>,
+}
+
+/// The notice for `user` that `returned`'s book has a copy free.
 fn notice(
     kinds: &Registry,
-    book: i64,
-    loan: i64,
+    returned: Returned<'_>,
     user: i64,
     email: String,
     title: String,
 ) -> crate::jobs::JobSpec {
-    let mut notice =
-        kinds.spec("book_available", serde_json::json!({ "book_id": book, "title": title, "email": email }));
+    let Returned { book, loan, trace } = returned;
+    let mut notice = kinds
+        .spec("book_available", serde_json::json!({ "book_id": book, "title": title, "email": email }))
+        .traced(trace);
     notice.created_by = Some(user);
     notice.idempotency_key = Some(format!("available-{loan}"));
     notice
@@ -142,34 +154,34 @@ fn notice(
 pub async fn pg_notify_next(
     tx: &kiln_postgres::Client,
     kinds: &Registry,
-    book: i64,
-    loan: i64,
+    returned: Returned<'_>,
 ) -> Result<Option<i64>, AppError> {
+    let book = returned.book;
     let Some(next) = tx.query_opt(&format!("{} FOR UPDATE OF w", pg_sql(NEXT)), &[&book]).await? else {
         return Ok(None);
     };
     let user: i64 = next.try_get(0)?;
     tx.execute("DELETE FROM waitlist WHERE book_id = $1 AND user_id = $2", &[&book, &user]).await?;
-    let spec = notice(kinds, book, loan, user, next.try_get(1)?, next.try_get(2)?);
+    let spec = notice(kinds, returned, user, next.try_get(1)?, next.try_get(2)?);
     crate::jobs::postgres::enqueue_in(tx, spec).await?;
     Ok(Some(user))
 }
 
-/// In a return's transaction: takes the first member off book `book`'s list and enqueues
-/// their notice (idempotency key `available-<loan>`). Returns whom it notifies.
+/// In a return's transaction: takes the first member off the returned book's list and
+/// enqueues their notice (idempotency key `available-<loan>`). Returns whom it notifies.
 ///
 /// # Errors
 /// Storage failures (the return rolls back with them).
 pub fn notify_next(
     tx: &Transaction<'_>,
     kinds: &Registry,
-    book: i64,
-    loan: i64,
+    returned: Returned<'_>,
 ) -> Result<Option<i64>, AppError> {
+    let book = returned.book;
     let next: Option<(i64, String, String)> =
         tx.query_row_cached(NEXT, [book], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
     let Some((user, email, title)) = next else { return Ok(None) };
     tx.execute_cached("DELETE FROM waitlist WHERE book_id = ?1 AND user_id = ?2", params![book, user])?;
-    crate::jobs::sqlite::enqueue_in(tx, notice(kinds, book, loan, user, email, title))?;
+    crate::jobs::sqlite::enqueue_in(tx, notice(kinds, returned, user, email, title))?;
     Ok(Some(user))
 }

@@ -57,7 +57,7 @@ async fn signup(
     // request and its trace.
     let origin = session::Origin {
         request_id: request_id.and_then(|Extension(RequestId(id))| id.to_str().ok().map(str::to_owned)),
-        trace_id: trace.map(|Extension(t)| t.trace_id),
+        trace: trace.map(|Extension(t)| t),
     };
     let user = session::signup(&state, &body.email, &body.password, &body.display_name, origin).await?;
     tracing::info!(user = user.id, "signed up");

@@ -10,9 +10,10 @@ use crate::error::{AppError, FieldError};
 use crate::jobs::{Job, JobFilter, JobState, Queue};
 use crate::json::{some, some_integer, JsonObject};
 use crate::state::AppState;
-use kiln_http::extract::{Json, Path, Query, State};
+use kiln_http::extract::{Extension, Json, Path, Query, State};
 use kiln_http::http::header::LOCATION;
 use kiln_http::http::StatusCode;
+use kiln_http::middleware::TraceContext;
 use kiln_http::response::IntoResponse;
 use kiln_http::router::{get, post};
 use kiln_http::Router;
@@ -58,6 +59,7 @@ struct NewJob {
 async fn enqueue(
     State(state): State<AppState>,
     user: AuthUser,
+    trace: Option<Extension<TraceContext>>,
     JsonObject(body): JsonObject<NewJob>,
 ) -> Result<impl IntoResponse, AppError> {
     let mut errors = Vec::new();
@@ -87,6 +89,7 @@ async fn enqueue(
     // A key is the caller's: the same key from two users names two jobs.
     spec.idempotency_key = body.idempotency_key.map(|k| format!("user-{}:{k}", user.id));
     spec.created_by = Some(user.id);
+    let spec = spec.traced(trace.as_ref().map(|Extension(t)| t));
     let enqueued = state.jobs.enqueue(spec).await?;
     let status = if enqueued.created { StatusCode::CREATED } else { StatusCode::OK };
     let location = format!("/jobs/{}", enqueued.job.id);

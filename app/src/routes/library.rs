@@ -9,9 +9,10 @@ use crate::library::loans::{self, Loan};
 use crate::library::validate::BookInput;
 use crate::library::waitlist;
 use crate::state::AppState;
-use kiln_http::extract::{Json, Path, Query, State};
+use kiln_http::extract::{Extension, Json, Path, Query, State};
 use kiln_http::http::header::LOCATION;
 use kiln_http::http::StatusCode;
+use kiln_http::middleware::TraceContext;
 use kiln_http::response::IntoResponse;
 use kiln_http::router::{get, post};
 use kiln_http::Router;
@@ -106,8 +107,10 @@ async fn give_back(
     State(s): State<AppState>,
     user: AuthUser,
     Path(id): Path<i64>,
+    trace: Option<Extension<TraceContext>>,
 ) -> Result<Json<Loan>, AppError> {
-    let loan = loans::give_back(&s.db, s.kinds.clone(), user.id, id).await?;
+    let trace = trace.map(|Extension(t)| t);
+    let loan = loans::give_back(&s.db, s.kinds.clone(), user.id, id, trace).await?;
     changed(&s, Some(loan.book_id)).await; // `available` went up
     s.jobs.added(); // the next member waiting may have a notice
     Ok(Json(loan))
