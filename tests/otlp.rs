@@ -1,7 +1,8 @@
 //! Spans exported over OTLP/HTTP to a local receiver (a Kiln server standing for an
 //! OpenTelemetry collector): one signup, traced from the caller through the API's request,
 //! the welcome-email job and its call to the mailer, into the mailer process's own request —
-//! four spans of two processes, each the child of the one before. And the back-pressure
+//! four spans of two processes, each the child of the one before, and the database write
+//! inside the request. And the back-pressure
 //! side: with no collector and a one-span queue, spans are dropped and counted while the
 //! service answers as before.
 
@@ -164,6 +165,12 @@ fn a_signup_is_one_trace_from_the_caller_through_its_job_into_the_mailer() {
     let request = find("kiln", "request", caller_span);
     assert_eq!(request["kind"], 2, "a server span");
     assert_eq!(attribute(&request, "route"), Some("/auth/signup"));
+    let write = find("kiln", "sqlite", request["spanId"].as_str().unwrap());
+    assert_eq!(
+        attribute(&write, "db.operation"),
+        Some("write"),
+        "the signup's transaction, inside the request"
+    );
     let job = find("kiln", "job", request["spanId"].as_str().unwrap());
     assert_eq!((job["kind"].as_i64(), attribute(&job, "kind")), (Some(5), Some("welcome_email")));
     let call = find("kiln", "mailer.deliver", job["spanId"].as_str().unwrap());

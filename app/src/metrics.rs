@@ -152,6 +152,7 @@ pub async fn render(state: &AppState) -> String {
     jobs(&mut out, state).await;
     caches(&mut out, state);
     database(&mut out, state);
+    auth(&mut out, state);
     runtime(&mut out);
     spans(&mut out);
     out
@@ -301,6 +302,32 @@ fn database(out: &mut String, state: &AppState) {
             "gauge",
             "PostgreSQL connections waiting to be lent.",
             pg.idle_count(),
+        );
+    }
+}
+
+fn auth(out: &mut String, state: &AppState) {
+    single(
+        out,
+        "auth_logins_throttled_total",
+        "counter",
+        "Logins refused for repeated failures (429 with Retry-After).",
+        state.throttle.refused(),
+    );
+    single(
+        out,
+        "auth_throttle_records",
+        "gauge",
+        "Email/address pairs and addresses with failures on record.",
+        state.throttle.tracked(),
+    );
+    if let Some(redis) = &state.redis {
+        single(
+            out,
+            "redis_client_failures_total",
+            "counter",
+            "Redis commands that failed on the way: connection, timeout, garbled answer.",
+            redis.failures(),
         );
     }
 }

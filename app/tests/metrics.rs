@@ -67,6 +67,10 @@ fn traffic_shows_up_by_route_pattern_and_promtool_accepts_the_exposition() {
             sample(&text, r#"http_request_duration_seconds_bucket{method="GET",route="/books/{id}",le="+Inf"}"#),
             Some(3.0)
         );
+        assert_eq!(sample(&text, r#"jobs_enqueued_total{kind="demo"}"#), Some(1.0));
+        assert_eq!(sample(&text, r#"jobs_enqueued_total{kind="welcome_email"}"#), Some(1.0), "the signup's");
+        assert_eq!(sample(&text, "auth_logins_throttled_total"), Some(0.0));
+        assert_eq!(sample(&text, r#"otel_spans_dropped_total{reason="queue_full"}"#), Some(0.0), "nothing exported here");
         assert!(sample(&text, r#"cache_hits_total{cache="books"}"#).unwrap() >= 1.0);
         assert!(sample(&text, "runtime_workers").unwrap() >= 1.0);
         assert_eq!(sample(&text, "http_requests_in_flight"), Some(1.0), "the scrape itself");

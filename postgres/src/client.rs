@@ -199,7 +199,14 @@ impl Client {
         answer
     }
 
+    /// [`Client::exchange`] in a span naming the statement.
     async fn run(&self, sql: &str, params: &[&dyn ToSql]) -> Result<(Vec<Row>, u64), PgError> {
+        let span = tracing::info_span!("postgres", "db.system" = "postgresql", "db.statement" = sql);
+        tracing::Instrument::instrument(self.exchange(sql, params), span).await
+    }
+
+    /// One statement's round trip: parse (the first time), bind, execute, sync.
+    async fn exchange(&self, sql: &str, params: &[&dyn ToSql]) -> Result<(Vec<Row>, u64), PgError> {
         let types: Vec<Oid> = params.iter().map(|p| p.sql_type()).collect();
         let mut out = BytesMut::new();
         // Decide and queue under the lock: see the module doc.

@@ -19,9 +19,10 @@ use crate::error::{ErrorKind, RedisError};
 use crate::value::{FromValue, Value};
 use kiln_net::net::TcpStream;
 use kiln_runtime::sync::Mutex as AsyncMutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// How a client connects. Its `Debug` shows whether there is a password, never the password.
 #[derive(Clone)]
@@ -175,6 +176,11 @@ impl Cmd {
     pub fn encode(&self, out: &mut Vec<u8>) {
         codec::encode(out, &self.args);
     }
+
+    /// The command's name (`SET`, `EVALSHA`, …), for spans and logs.
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
+        self.args.first().map_or(std::borrow::Cow::Borrowed(""), |a| String::from_utf8_lossy(a))
+    }
 }
 
 /// Backoff between reconnection attempts.
@@ -197,6 +203,8 @@ pub struct Client {
     slots: Vec<Slot>,
     next: AtomicUsize,
     down: Mutex<Option<Down>>,
+    /// Commands (and pipelines) that failed on the way: connection, timeout, protocol.
+    failures: AtomicU64,
 }
 
 /// One connection of the pool.
@@ -225,7 +233,13 @@ impl Client {
         let slots = (0..config.connections.max(1))
             .map(|_| Slot { current: Mutex::new(None), connecting: AsyncMutex::new(()) })
             .collect();
-        Client { config, slots, next: AtomicUsize::new(0), down: Mutex::new(None) }
+        Client {
+            config,
+            slots,
+            next: AtomicUsize::new(0),
+            down: Mutex::new(None),
+            failures: AtomicU64::new(0),
+        }
     }
 
     /// A client with every connection made now (to report a wrong address or password at
@@ -288,7 +302,8 @@ impl Client {
     pub async fn query<T: FromValue>(&self, command: &Cmd) -> Result<T, RedisError> {
         let mut bytes = Vec::new();
         command.encode(&mut bytes);
-        let mut answers = self.send(bytes, 1).await?;
+        let span = tracing::info_span!("redis", "db.system" = "redis", "db.operation" = %command.name());
+        let mut answers = self.send(bytes, 1).instrument(span).await?;
         T::from_value(answers.pop().expect("one answer")?)
     }
 
@@ -301,7 +316,19 @@ impl Client {
         for c in commands {
             c.encode(&mut bytes);
         }
-        self.send(bytes, commands.len()).await
+        let span = tracing::info_span!(
+            "redis",
+            "db.system" = "redis",
+            "db.operation" = "pipeline",
+            commands = commands.len()
+        );
+        self.send(bytes, commands.len()).instrument(span).await
+    }
+
+    /// Commands and pipelines that failed on the way since the client was made — a lost or
+    /// refused connection, a timeout, a garbled answer; not the errors Redis answered with.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     async fn send(
@@ -309,12 +336,20 @@ impl Client {
         bytes: Vec<u8>,
         answers: usize,
     ) -> Result<Vec<Result<Value, RedisError>>, RedisError> {
-        let connection = self.connection().await?;
         let limit = self.config.command_timeout;
-        match kiln_runtime::time::timeout(limit, connection.send_encoded(bytes, answers)).await {
-            Ok(result) => result,
-            Err(_) => Err(RedisError::Timeout(limit)),
+        let result = match self.connection().await {
+            Ok(connection) => {
+                match kiln_runtime::time::timeout(limit, connection.send_encoded(bytes, answers)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(RedisError::Timeout(limit)),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
         }
+        result
     }
 
     /// A connection of its own (not shared), for blocking commands and subscriptions.

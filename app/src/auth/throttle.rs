@@ -77,6 +77,8 @@ struct Record {
 pub struct LoginThrottle {
     config: ThrottleConfig,
     records: Mutex<HashMap<Key, Record>>,
+    /// Attempts refused for waiting, since start.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 /// An attempt that was let through and counted as a failure; report how it went with
@@ -91,7 +93,7 @@ pub struct Attempt {
 impl LoginThrottle {
     /// Counters with `config`.
     pub fn new(config: ThrottleConfig) -> LoginThrottle {
-        LoginThrottle { config, records: Mutex::new(HashMap::new()) }
+        LoginThrottle { config, records: Mutex::new(HashMap::new()), refused: Default::default() }
     }
 
     /// The policy.
@@ -117,6 +119,7 @@ impl LoginThrottle {
             .max()
             .filter(|w| !w.is_zero());
         if let Some(wait) = wait {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(wait);
         }
         if records.len() >= MAX_RECORDS {
@@ -150,6 +153,16 @@ impl LoginThrottle {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         give_back(&mut records, &attempt.pair, self.config.free_failures);
         give_back(&mut records, &attempt.address, self.config.free_failures_per_address);
+    }
+
+    /// Attempts refused since start (each a 429 with `Retry-After`).
+    pub fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The email/address pairs and addresses it holds failures for now.
+    pub fn tracked(&self) -> usize {
+        self.records.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// `base · 2^excess`, capped.

@@ -22,6 +22,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
+use tracing::Instrument;
 
 /// One of the service's caches, wherever it is kept.
 #[derive(Debug)]
@@ -69,7 +70,8 @@ where
         }
     }
 
-    /// The value for `key`, from the cache or from `load` (see [`Cache::get_or_load`]).
+    /// The value for `key`, from the cache or from `load` (see [`Cache::get_or_load`]), in a
+    /// `cache` span whose `loaded` field says whether this call went to the database.
     ///
     /// # Errors
     /// Whatever `load` returns. Redis failing is not an error: the value is loaded.
@@ -78,10 +80,18 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<V>, AppError>>,
     {
-        match self {
-            ReadThrough::Local(c) => c.get_or_load(key, load).await,
-            ReadThrough::Redis(c) => c.get_or_load(key, load).await,
-        }
+        let span = tracing::info_span!("cache", key = %key, loaded = tracing::field::Empty);
+        let loaded = std::sync::atomic::AtomicBool::new(false);
+        let load = || {
+            loaded.store(true, Ordering::Relaxed);
+            load()
+        };
+        let value = match self {
+            ReadThrough::Local(c) => c.get_or_load(key, load).instrument(span.clone()).await,
+            ReadThrough::Redis(c) => c.get_or_load(key, load).instrument(span.clone()).await,
+        };
+        span.record("loaded", loaded.load(Ordering::Relaxed));
+        value
     }
 
     /// Forgets `key`: a write changed it.

@@ -28,6 +28,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Default number of read connections.
 pub const DEFAULT_READERS: usize = 4;
@@ -137,15 +138,19 @@ impl Pool {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let permit = self.inner.reader_permits.clone().acquire_owned().await.expect("the pool never closes");
         let inner = self.inner.clone();
-        run_blocking(move || {
-            let _permit = permit;
-            let conn = lock(&inner.readers).pop().expect("a permit guarantees a free reader");
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)));
-            lock(&inner.readers).push(conn);
-            result
-        })
+        async move {
+            let permit = inner.reader_permits.clone().acquire_owned().await.expect("the pool never closes");
+            run_blocking(move || {
+                let _permit = permit;
+                let conn = lock(&inner.readers).pop().expect("a permit guarantees a free reader");
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)));
+                lock(&inner.readers).push(conn);
+                result
+            })
+            .await
+        }
+        .instrument(tracing::info_span!("sqlite", "db.system" = "sqlite", "db.operation" = "read"))
         .await
     }
 
@@ -159,15 +164,19 @@ impl Pool {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let permit = self.inner.writer_permit.clone().acquire_owned().await.expect("the pool never closes");
         let inner = self.inner.clone();
-        run_blocking(move || {
-            let _permit = permit;
-            let mut conn = lock(&inner.writer).take().expect("the permit guarantees the writer is free");
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut conn)));
-            *lock(&inner.writer) = Some(conn);
-            result
-        })
+        async move {
+            let permit = inner.writer_permit.clone().acquire_owned().await.expect("the pool never closes");
+            run_blocking(move || {
+                let _permit = permit;
+                let mut conn = lock(&inner.writer).take().expect("the permit guarantees the writer is free");
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut conn)));
+                *lock(&inner.writer) = Some(conn);
+                result
+            })
+            .await
+        }
+        .instrument(tracing::info_span!("sqlite", "db.system" = "sqlite", "db.operation" = "write"))
         .await
     }
 
