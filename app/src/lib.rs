@@ -327,10 +327,13 @@ async fn flush_spans(exporter: Option<telemetry::Exporter>) {
 
 /// The multi-thread runtime a command runs on, or the exit status after saying why not.
 fn runtime() -> Result<kiln_runtime::runtime::Runtime, ExitCode> {
-    kiln_runtime::runtime::Builder::new_multi_thread().build().map_err(|e| {
-        eprintln!("kiln: cannot start the runtime: {e}");
-        ExitCode::FAILURE
-    })
+    // Polls are timed for /metrics' runtime_poll_duration_seconds: a long poll blocks a worker.
+    kiln_runtime::runtime::Builder::new_multi_thread().enable_metrics_poll_time_histogram().build().map_err(
+        |e| {
+            eprintln!("kiln: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// The database of `config`, in words.

@@ -368,4 +368,27 @@ fn runtime(out: &mut String) {
         "Blocking-pool threads waiting for work.",
         m.num_idle_blocking_threads(),
     );
+    if m.poll_time_histogram_enabled() {
+        family(
+            out,
+            "runtime_poll_duration_seconds",
+            "histogram",
+            "How long each task poll held its worker (a long one delays every task behind it).",
+        );
+        let mut cumulative = 0;
+        for bucket in 0..m.poll_time_histogram_num_buckets() {
+            cumulative +=
+                (0..m.num_workers()).map(|w| m.poll_time_histogram_bucket_count(w, bucket)).sum::<u64>();
+            let end = m.poll_time_histogram_bucket_range(bucket).end;
+            let le = if end == std::time::Duration::MAX {
+                "+Inf".to_owned()
+            } else {
+                end.as_secs_f64().to_string()
+            };
+            let _ = writeln!(out, "runtime_poll_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let sum: f64 = (0..m.num_workers()).map(|w| m.worker_total_poll_time(w).as_secs_f64()).sum();
+        let _ = writeln!(out, "runtime_poll_duration_seconds_sum {sum}");
+        let _ = writeln!(out, "runtime_poll_duration_seconds_count {cumulative}");
+    }
 }

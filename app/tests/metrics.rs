@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{rt, start};
+use common::start;
 use kiln_http::http::{Method, StatusCode};
 use serde_json::json;
 use std::io::Write;
@@ -31,7 +31,13 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[test]
 fn traffic_shows_up_by_route_pattern_and_promtool_accepts_the_exposition() {
     let dir = tempfile::tempdir().unwrap();
-    rt().block_on(async {
+    // Timed polls, as the service's runtime has them, so the histogram is checked too.
+    let rt = kiln_runtime::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_metrics_poll_time_histogram()
+        .build()
+        .unwrap();
+    rt.block_on(async {
         let s = start(&dir.path().join("k.db")).await;
         let admin = s.user("admin@example.com").await;
         let book = json!({"title": "Kindred", "author": "Octavia E. Butler", "year": 1979});
@@ -73,6 +79,9 @@ fn traffic_shows_up_by_route_pattern_and_promtool_accepts_the_exposition() {
         assert_eq!(sample(&text, r#"otel_spans_dropped_total{reason="queue_full"}"#), Some(0.0), "nothing exported here");
         assert!(sample(&text, r#"cache_hits_total{cache="books"}"#).unwrap() >= 1.0);
         assert!(sample(&text, "runtime_workers").unwrap() >= 1.0);
+        let polls = sample(&text, "runtime_poll_duration_seconds_count").unwrap();
+        assert!(polls >= 1.0, "{text}");
+        assert_eq!(sample(&text, r#"runtime_poll_duration_seconds_bucket{le="+Inf"}"#), Some(polls));
         assert_eq!(sample(&text, "http_requests_in_flight"), Some(1.0), "the scrape itself");
 
         let mut promtool = Command::new("promtool")

@@ -33,6 +33,45 @@ fn metrics_count_tasks_polls_and_workers() {
 }
 
 #[test]
+fn timed_polls_fill_the_histogram_by_duration_and_untimed_runtimes_leave_it_empty() {
+    for mut builder in [Builder::new_current_thread(), Builder::new_multi_thread()] {
+        let rt = builder.worker_threads(1).enable_metrics_poll_time_histogram().build().unwrap();
+        let m = rt.block_on(async {
+            // One poll that blocks its worker for at least 3 ms; fifty that return at once.
+            kiln::spawn(async { std::thread::sleep(Duration::from_millis(3)) }).await.unwrap();
+            for _ in 0..50 {
+                kiln::spawn(async {}).await.unwrap();
+            }
+            Handle::current().metrics()
+        });
+        assert!(m.poll_time_histogram_enabled());
+        let buckets = m.poll_time_histogram_num_buckets();
+        let count = |b| m.poll_time_histogram_bucket_count(0, b);
+        wait_until("51 timed polls", || (0..buckets).map(count).sum::<u64>() >= 51);
+        // The slow poll is in a bucket that starts at 2.5 ms or later.
+        let slow: u64 = (0..buckets)
+            .filter(|&b| m.poll_time_histogram_bucket_range(b).start >= Duration::from_micros(2500))
+            .map(count)
+            .sum();
+        assert!(slow >= 1, "{m:?}");
+        assert!(m.worker_total_poll_time(0) >= Duration::from_millis(3));
+        assert_eq!(m.poll_time_histogram_bucket_range(buckets - 1).end, Duration::MAX);
+    }
+    let rt = Builder::new_current_thread().build().unwrap();
+    let m = rt.block_on(async {
+        kiln::spawn(async {}).await.unwrap();
+        Handle::current().metrics()
+    });
+    assert!(!m.poll_time_histogram_enabled());
+    assert_eq!(
+        (0..m.poll_time_histogram_num_buckets())
+            .map(|b| m.poll_time_histogram_bucket_count(0, b))
+            .sum::<u64>(),
+        0
+    );
+}
+
+#[test]
 fn metrics_on_a_busy_multi_thread_runtime_show_steals_and_parks() {
     let rt = Builder::new_multi_thread().worker_threads(2).build().unwrap();
     rt.block_on(async {

@@ -152,6 +152,7 @@ impl Service {
     }
 }
 
+#[allow(unused_imports)] // not every test binary uses it
 pub use kiln_test_support::rt;
 
 impl Service {

@@ -41,6 +41,7 @@ pub struct Builder {
     event_interval: u32,
     global_queue_interval: u32,
     start_paused: bool,
+    poll_time: bool,
 }
 
 impl Builder {
@@ -65,6 +66,7 @@ impl Builder {
             event_interval: DEFAULT_EVENT_INTERVAL,
             global_queue_interval: DEFAULT_GLOBAL_QUEUE_INTERVAL,
             start_paused: false,
+            poll_time: false,
         }
     }
 
@@ -138,6 +140,15 @@ impl Builder {
         self
     }
 
+    /// Times every task poll into a per-worker histogram ([`RuntimeMetrics`]'s
+    /// `poll_time_histogram_*`): two clock reads per poll, so off unless asked for.
+    ///
+    /// [`RuntimeMetrics`]: crate::runtime::RuntimeMetrics
+    pub fn enable_metrics_poll_time_histogram(&mut self) -> &mut Self {
+        self.poll_time = true;
+        self
+    }
+
     /// Kiln's IO and time drivers are always on; this exists so Tokio code ports unchanged.
     pub fn enable_all(&mut self) -> &mut Self {
         self
@@ -180,7 +191,8 @@ impl Builder {
         ));
         let (handle, workers) = match self.flavor {
             Flavor::CurrentThread => {
-                let shared = current_thread::Shared::new(driver, driver_handle, blocking.clone());
+                let shared =
+                    current_thread::Shared::new(driver, driver_handle, blocking.clone(), self.poll_time);
                 (scheduler::Handle::CurrentThread(shared), Vec::new())
             }
             Flavor::MultiThread => {
@@ -189,6 +201,7 @@ impl Builder {
                 let config = multi_thread::Config {
                     event_interval: self.event_interval,
                     global_queue_interval: self.global_queue_interval,
+                    poll_time: self.poll_time,
                 };
                 let (shared, cores) =
                     multi_thread::Shared::new(workers, driver, driver_handle, blocking.clone(), config);

@@ -4,8 +4,9 @@
 //! cheap to read, so they are not hidden behind a feature flag. Values read while the
 //! runtime runs are snapshots that may be a little stale.
 
-use crate::scheduler::metrics::WorkerMetrics;
+use crate::scheduler::metrics::{WorkerMetrics, POLL_TIME_EDGES};
 use crate::scheduler::Handle;
+use std::time::Duration;
 
 /// A view of a runtime's counters. Get one with `Handle::metrics()`.
 #[derive(Clone)]
@@ -108,6 +109,33 @@ impl RuntimeMetrics {
     /// Timers registered in the timer wheel.
     pub fn active_timers(&self) -> usize {
         self.handle.driver().time.active_timers()
+    }
+
+    /// Whether polls are timed (`Builder::enable_metrics_poll_time_histogram`).
+    pub fn poll_time_histogram_enabled(&self) -> bool {
+        self.worker(0).timed
+    }
+
+    /// The histogram's buckets: the last one is unbounded.
+    pub fn poll_time_histogram_num_buckets(&self) -> usize {
+        POLL_TIME_EDGES.len() + 1
+    }
+
+    /// The durations bucket `bucket` holds: from the previous edge (exclusive) to its own
+    /// (inclusive); the last bucket's end is `Duration::MAX`.
+    pub fn poll_time_histogram_bucket_range(&self, bucket: usize) -> std::ops::Range<Duration> {
+        let start = if bucket == 0 { Duration::ZERO } else { POLL_TIME_EDGES[bucket - 1] };
+        start..POLL_TIME_EDGES.get(bucket).copied().unwrap_or(Duration::MAX)
+    }
+
+    /// Polls by worker `worker` whose duration fell in bucket `bucket` (0 when not timed).
+    pub fn poll_time_histogram_bucket_count(&self, worker: usize, bucket: usize) -> u64 {
+        WorkerMetrics::get(&self.worker(worker).poll_time[bucket])
+    }
+
+    /// Every timed poll's duration by worker `worker`, summed.
+    pub fn worker_total_poll_time(&self, worker: usize) -> Duration {
+        Duration::from_nanos(WorkerMetrics::get(&self.worker(worker).poll_time_sum_ns))
     }
 
     /// IO readiness events the reactor has dispatched.

@@ -68,6 +68,7 @@ impl Shared {
         driver: Driver,
         driver_handle: driver::Handle,
         blocking: Arc<BlockingPool>,
+        poll_time: bool,
     ) -> Arc<Shared> {
         Arc::new(Shared {
             inject: Inject::new(),
@@ -81,7 +82,7 @@ impl Shared {
             }))),
             woken: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
-            metrics: WorkerMetrics::default(),
+            metrics: WorkerMetrics::new(poll_time),
             local_depth: std::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -162,7 +163,7 @@ impl Shared {
                 match task {
                     Some(task) => {
                         WorkerMetrics::bump(&self.metrics.polls);
-                        task.run();
+                        self.metrics.poll(|| task.run());
                     }
                     None => {
                         ran_all = true;

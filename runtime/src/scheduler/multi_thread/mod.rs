@@ -41,6 +41,8 @@ pub(crate) struct Config {
     pub(crate) event_interval: u32,
     /// Ticks between checks of the inject queue ahead of the local queue.
     pub(crate) global_queue_interval: u32,
+    /// Time every poll into the workers' histograms.
+    pub(crate) poll_time: bool,
 }
 
 /// What every worker and every handle of a multi-thread runtime share.
@@ -79,7 +81,11 @@ impl Shared {
         let mut cores = Vec::with_capacity(workers);
         for index in 0..workers {
             let (local, steal) = queue::local();
-            remotes.push(Remote { steal, parker: Parker::new(), metrics: WorkerMetrics::default() });
+            remotes.push(Remote {
+                steal,
+                parker: Parker::new(),
+                metrics: WorkerMetrics::new(config.poll_time),
+            });
             cores.push(Box::new(worker::Core::new(index, local)));
         }
         let shared = Arc::new(Shared {

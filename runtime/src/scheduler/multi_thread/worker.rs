@@ -216,7 +216,7 @@ fn run_task(cx: &WorkerContext, mut core: Box<Core>, task: Notified) -> Box<Core
     let metrics = &shared.remotes[core.index].metrics;
     let mut polls = 1;
     *cx.core.borrow_mut() = Some(core);
-    task.run();
+    metrics.poll(|| task.run());
     let mut lifo_polls = 0;
     let core = loop {
         let mut core = cx.core.borrow_mut().take().expect("worker core missing after a poll");
@@ -229,7 +229,7 @@ fn run_task(cx: &WorkerContext, mut core: Box<Core>, task: Notified) -> Box<Core
         lifo_polls += 1;
         polls += 1;
         *cx.core.borrow_mut() = Some(core);
-        task.run();
+        metrics.poll(|| task.run());
     };
     WorkerMetrics::add(&metrics.polls, polls);
     core
