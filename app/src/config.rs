@@ -56,6 +56,15 @@ secret:
   KILN_JWT_SECRET          at least 32 random bytes (e.g. `openssl rand -base64 48`); if
                            unset, one is generated on first run and kept in
                            <db>.jwt-secret (with a warning)
+traces (OpenTelemetry's variables; every command — service, worker, mailer — reads them):
+  OTEL_EXPORTER_OTLP_ENDPOINT        a collector's http:// base URL (e.g. http://otel:4318):
+                                     spans go to <URL>/v1/traces as OTLP/HTTP JSON; unset:
+                                     no export (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: as is)
+  OTEL_SERVICE_NAME                  kiln, kiln-worker or kiln-mailer by command
+  OTEL_BSP_SCHEDULE_DELAY            5000 ms between batches at most
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE     512 spans per request
+  OTEL_BSP_MAX_QUEUE_SIZE            2048 spans waiting; more are dropped and counted
+  OTEL_EXPORTER_OTLP_TIMEOUT         10000 ms per request
 login throttling: after N failures for one email from one address, each further attempt
 waits 1 s, 2 s, 4 s, … up to the cap; one address gets N failures over all emails before
 the same. The owner logging in from another address is never slowed (docs/week4.md).";
