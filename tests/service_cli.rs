@@ -178,7 +178,7 @@ fn an_api_process_without_workers_and_a_worker_process_share_one_queue() {
     assert!(lines[3].contains("no workers in this process") && lines[3].contains("worker --db"), "{lines:?}");
 
     let mut worker = Command::new(KILN)
-        .args(["worker", "--db", db_arg, "--workers", "2", "--job-drain", "1"])
+        .args(["worker", "--db", db_arg, "--workers", "2", "--job-drain", "1", "--metrics-addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -187,6 +187,13 @@ fn an_api_process_without_workers_and_a_worker_process_share_one_queue() {
     let mut banner = String::new();
     worker_out.read_line(&mut banner).unwrap();
     assert!(banner.contains("kiln worker: 2 workers on") && banner.contains("service.db"), "{banner}");
+    let mut probes = String::new();
+    worker_out.read_line(&mut probes).unwrap();
+    let probes = probes
+        .trim()
+        .strip_prefix("kiln worker: /metrics, /healthz and /readyz on http://")
+        .unwrap_or_else(|| panic!("{probes:?}"))
+        .to_owned();
 
     // The signup's welcome email is enqueued by the API process and sent by the worker.
     let client = Client::new();
@@ -197,6 +204,25 @@ fn an_api_process_without_workers_and_a_worker_process_share_one_queue() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !std::fs::read_to_string(&outbox).unwrap_or_default().contains("ada@example.com") {
         assert!(Instant::now() < deadline, "the worker process never sent the welcome email");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The worker's own /metrics counts the job it ran (once it has recorded the success,
+    // just after the email went out); its readiness is the database's.
+    let scrape = |path: &str| {
+        rt.block_on(async {
+            let r = client.get(&format!("http://{probes}{path}")).await.unwrap();
+            (r.status(), String::from_utf8(r.body().as_bytes().unwrap().to_vec()).unwrap())
+        })
+    };
+    assert_eq!(scrape("/readyz").0, StatusCode::OK);
+    let counted = r#"jobs_succeeded_total{kind="welcome_email"} 1"#;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, metrics) = scrape("/metrics");
+        if metrics.lines().any(|l| l == counted) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker's metrics never counted its job: {metrics}");
         std::thread::sleep(Duration::from_millis(20));
     }
 

@@ -38,6 +38,8 @@ options (flag / environment variable, default):
   --job-drain SECS         KILN_JOB_DRAIN     10 (at shutdown, running jobs may finish for this long)
   --job-retention SECS     KILN_JOB_RETENTION 604800 (7 days: finished jobs are then deleted)
   --mailer-url URL         KILN_MAILER_URL    none: emails go to <db>.outbox (`kiln mailer` serves one)
+  --metrics-addr ADDR      KILN_METRICS_ADDR  none; `kiln worker` only: serve /metrics, /healthz
+                                              and /readyz there, for Prometheus and probes
   --database-url URL       DATABASE_URL       none: SQLite in --db; with postgres://user:password@host[:port]/db
                                               the data (and the job queue) live in PostgreSQL,
                                               shared by every process (KILN_JWT_SECRET then required)
@@ -127,6 +129,8 @@ pub struct Config {
     pub db_pool: usize,
     /// `KILN_JWT_SECRET`, if set.
     pub jwt_secret: Option<Vec<u8>>,
+    /// Where a worker process serves its probes and `/metrics`, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -143,6 +147,7 @@ impl Default for Config {
             database_url: None,
             db_pool: 16,
             jwt_secret: None,
+            metrics_addr: None,
         }
     }
 }
@@ -242,6 +247,9 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
         match flag {
             "--addr" => c.addr = parse_value(flag, &v, |_| true, "expected HOST:PORT, e.g. 127.0.0.1:8080")?,
             "--db" => c.db = PathBuf::from(&v),
+            "--metrics-addr" => {
+                c.metrics_addr = Some(parse_value(flag, &v, |_| true, "expected HOST:PORT, e.g. 0.0.0.0:9464")?)
+            }
             "--bcrypt-cost" => {
                 c.auth.bcrypt_cost =
                     parse_value(flag, &v, |n| (4..=31).contains(n), "bcrypt costs are 4 to 31")?
@@ -350,7 +358,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
 }
 
 /// Every flag with its environment variable.
-const FLAGS: [(&str, &str); 25] = [
+const FLAGS: [(&str, &str); 26] = [
     ("--addr", "KILN_ADDR"),
     ("--db", "KILN_DB"),
     ("--bcrypt-cost", "KILN_BCRYPT_COST"),
@@ -370,6 +378,7 @@ const FLAGS: [(&str, &str); 25] = [
     ("--job-drain", "KILN_JOB_DRAIN"),
     ("--job-retention", "KILN_JOB_RETENTION"),
     ("--mailer-url", "KILN_MAILER_URL"),
+    ("--metrics-addr", "KILN_METRICS_ADDR"),
     ("--redis", "KILN_REDIS_URL"),
     ("--database-url", "DATABASE_URL"),
     ("--db-pool", "KILN_DB_POOL"),

@@ -363,7 +363,7 @@ fn worker_command(args: &[String], spans: Option<telemetry::Pending>) -> ExitCod
     let config = match config::parse(args, |k| std::env::var(k).ok()) {
         Ok(Parsed::Run(c)) => *c,
         Ok(Parsed::Help) => {
-            println!("usage: kiln worker [--db PATH] [--redis URL] [--workers N] [--job-lease SECS] [--job-drain SECS] [--job-retention SECS] [--mailer-url URL]");
+            println!("usage: kiln worker [--db PATH] [--redis URL] [--database-url URL] [--workers N] [--job-lease SECS] [--job-drain SECS] [--job-retention SECS] [--mailer-url URL] [--metrics-addr HOST:PORT]");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -396,11 +396,40 @@ fn worker_command(args: &[String], spans: Option<telemetry::Pending>) -> ExitCod
             println!("{line}");
         }
         let exporter = spans.map(telemetry::Pending::start);
-        let pool = jobs::WorkerPool::start(app.state.jobs.clone(), app.state.kinds.clone(), app.config.workers);
+        let s = &app.state;
+        let pool = jobs::WorkerPool::start_counting(s.jobs.clone(), s.kinds.clone(), app.config.workers, s.job_counters.clone());
+        // The probes' server, if asked for: it stops with the process, after the workers.
+        let (stop_probes, probes_stopped) = kiln_runtime::sync::oneshot::channel::<()>();
+        let probes = match app.config.metrics_addr {
+            Some(addr) => match kiln_http::Server::bind(addr).await {
+                Ok(server) => {
+                    let local = server.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
+                    println!("kiln worker: /metrics, /healthz and /readyz on http://{local}");
+                    let draining = s.draining.clone();
+                    let service = routes::probes(app.state.clone());
+                    Some(kiln_runtime::spawn(server.serve(service, async move {
+                        let _ = probes_stopped.await;
+                        draining.store(true, std::sync::atomic::Ordering::SeqCst);
+                    })))
+                }
+                Err(e) => {
+                    eprintln!("kiln worker: cannot listen on {addr}: {e}");
+                    let _ = pool.shutdown().await;
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => None,
+        };
         if let Err(e) = kiln_net::shutdown::terminate_signal().await {
             eprintln!("kiln: cannot listen for signals ({e}); stopping");
         }
+        // Not ready from here on, while the workers drain.
+        app.state.draining.store(true, std::sync::atomic::Ordering::SeqCst);
         let summary = pool.shutdown().await;
+        let _ = stop_probes.send(());
+        if let Some(probes) = probes {
+            let _ = probes.await;
+        }
         flush_spans(exporter).await;
         println!(
             "kiln worker: stopped; {} jobs succeeded, {} finished during the drain, {} released for another worker",

@@ -240,12 +240,15 @@ fn a_return_notifies_the_first_member_waiting_through_a_job() {
             waitlist::leave(db, 4, book.id).await.unwrap();
             waitlist::leave(db, 4, book.id).await.unwrap();
             assert!(matches!(waitlist::leave(db, 4, 999).await, Err(AppError::NotFound(_))), "{name}");
-            loans::give_back(db, kinds.clone(), 2, loan.id, None).await.unwrap();
-            let notices: Vec<(String, Option<i64>, String)> = match db {
+            // The return comes from a traced request: the notice's job continues its trace.
+            let trace = kiln_http::middleware::TraceContext::root();
+            loans::give_back(db, kinds.clone(), 2, loan.id, Some(trace.clone())).await.unwrap();
+            let sql = "SELECT kind, created_by, idempotency_key, traceparent FROM jobs";
+            let notices: Vec<(String, Option<i64>, String, Option<String>)> = match db {
                 Db::Sqlite(pool) => pool
-                    .read(|c| {
-                        let mut s = c.prepare("SELECT kind, created_by, idempotency_key FROM jobs")?;
-                        let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                    .read(move |c| {
+                        let mut s = c.prepare(sql)?;
+                        let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
                         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(AppError::from)
                     })
                     .await
@@ -254,16 +257,21 @@ fn a_return_notifies_the_first_member_waiting_through_a_job() {
                     .get()
                     .await
                     .unwrap()
-                    .query("SELECT kind, created_by, idempotency_key FROM jobs", &[])
+                    .query(sql, &[])
                     .await
                     .unwrap()
                     .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                     .collect(),
             };
             assert_eq!(
                 notices,
-                [("book_available".to_owned(), Some(3), format!("available-{}", loan.id))],
+                [(
+                    "book_available".to_owned(),
+                    Some(3),
+                    format!("available-{}", loan.id),
+                    Some(trace.traceparent())
+                )],
                 "{name}"
             );
         }

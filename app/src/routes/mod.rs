@@ -49,6 +49,13 @@ pub fn route_table() -> Vec<(String, Vec<kiln_http::http::Method>)> {
     open_routes().merge(auth::routes()).routes()
 }
 
+/// A worker process's own small server: `/healthz`, `/readyz` and `/metrics` only
+/// (`kiln worker --metrics-addr`), so Prometheus scrapes its jobs and runtime and an
+/// orchestrator probes it like an API process.
+pub fn probes(state: AppState) -> impl Service {
+    health::routes().with_state(state).with_matched_path().layer(CatchPanicLayer::new())
+}
+
 /// Largest request body the service reads (every body it takes is a small JSON object).
 pub const MAX_BODY: usize = 64 * 1024;
 
