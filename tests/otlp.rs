@@ -10,10 +10,10 @@ use kiln::http::extract::State;
 use kiln::http::http::{Request, StatusCode};
 use kiln::http::router::post;
 use kiln::http::{Body, Client, Router};
-use kiln_test_support::{terminate, wait_until};
+use kiln_test_support::{spawn_announcing, terminate, wait_until};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufReader, Read};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 
 const KILN: &str = env!("CARGO_BIN_EXE_kiln");
@@ -39,29 +39,13 @@ fn receiver(rt: &kiln::runtime::Runtime, received: Received) -> String {
     format!("http://{addr}")
 }
 
-/// Spawns `kiln args…` with `env`, and reads its first line: the address it says it listens on.
+/// Spawns `kiln args…` with `env`; the address its first line (starting `prefix`) names.
 fn spawn(
     args: &[&str],
     env: &[(&str, &str)],
     prefix: &str,
 ) -> (Child, String, BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new(KILN)
-        .args(args)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix(prefix)
-        .and_then(|rest| rest.split([' ', ',']).next())
-        .unwrap_or_else(|| panic!("{first:?}"))
-        .to_owned();
-    (child, addr, out)
+    spawn_announcing(Command::new(KILN).args(args).envs(env.iter().copied()), prefix)
 }
 
 /// The rest of a child's stdout.

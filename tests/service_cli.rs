@@ -4,7 +4,7 @@
 
 use kiln::http::http::{Request, StatusCode};
 use kiln::http::{Body, Client};
-use kiln_test_support::terminate;
+use kiln_test_support::{spawn_announcing, terminate};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,20 +86,17 @@ fn post(
 fn serves_promotes_and_stops() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("service.db");
-    let mut child = Command::new(KILN)
-        .args(["--addr", "127.0.0.1:0", "--db", db.to_str().unwrap(), "--bcrypt-cost", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("kiln: listening on http://")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
+    let (mut child, addr, mut out) = spawn_announcing(
+        Command::new(KILN).args([
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+            "--bcrypt-cost",
+            "4",
+        ]),
+        "kiln: listening on http://",
+    );
     let mut storage = String::new();
     out.read_line(&mut storage).unwrap();
     assert!(storage.contains("service.db") && storage.contains("schema v"), "{storage}");
@@ -178,7 +175,17 @@ fn an_api_process_without_workers_and_a_worker_process_share_one_queue() {
     assert!(lines[3].contains("no workers in this process") && lines[3].contains("worker --db"), "{lines:?}");
 
     let mut worker = Command::new(KILN)
-        .args(["worker", "--db", db_arg, "--workers", "2", "--job-drain", "1", "--metrics-addr", "127.0.0.1:0"])
+        .args([
+            "worker",
+            "--db",
+            db_arg,
+            "--workers",
+            "2",
+            "--job-drain",
+            "1",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

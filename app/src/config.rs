@@ -248,7 +248,8 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Pa
             "--addr" => c.addr = parse_value(flag, &v, |_| true, "expected HOST:PORT, e.g. 127.0.0.1:8080")?,
             "--db" => c.db = PathBuf::from(&v),
             "--metrics-addr" => {
-                c.metrics_addr = Some(parse_value(flag, &v, |_| true, "expected HOST:PORT, e.g. 0.0.0.0:9464")?)
+                c.metrics_addr =
+                    Some(parse_value(flag, &v, |_| true, "expected HOST:PORT, e.g. 0.0.0.0:9464")?)
             }
             "--bcrypt-cost" => {
                 c.auth.bcrypt_cost =

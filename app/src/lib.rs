@@ -51,6 +51,16 @@ pub mod text;
 use config::{Config, Parsed};
 use std::process::ExitCode;
 
+/// This machine's name (`/etc/hostname`, or `localhost`): worker ids and the spans'
+/// `service.instance.id` start with it, so two machines' processes tell apart.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
 /// A service ready to serve: its database is open and migrated and its keys loaded.
 #[derive(Debug)]
 pub struct App {

@@ -246,6 +246,11 @@ async fn jobs(out: &mut String, state: &AppState) {
             let _ = writeln!(out, "{name}{{kind=\"{}\"}} {}", label(kind), counts[i]);
         }
     }
+    // A failed attempt either runs again or is the job's last: the two counts above.
+    family(out, "jobs_failed_total", "counter", "Attempts that failed (retried or dead), by kind.");
+    for (kind, counts) in &by_kind {
+        let _ = writeln!(out, "jobs_failed_total{{kind=\"{}\"}} {}", label(kind), counts[2] + counts[3]);
+    }
     match state.jobs.stats().await {
         Ok(stats) => {
             family(out, "jobs_queue_depth", "gauge", "Jobs in the queue, by state (all processes).");
@@ -288,6 +293,39 @@ fn caches(out: &mut String, state: &AppState) {
 }
 
 fn database(out: &mut String, state: &AppState) {
+    match &state.db {
+        crate::db::Db::Sqlite(pool) => {
+            let ((reads, writes), (readers, writer)) = (pool.waits(), pool.in_use());
+            family(out, "db_pool_in_use_connections", "gauge", "Connections lent now (SQLite: by role).");
+            let _ = writeln!(out, "db_pool_in_use_connections{{role=\"reader\"}} {readers}");
+            let _ = writeln!(out, "db_pool_in_use_connections{{role=\"writer\"}} {writer}");
+            family(
+                out,
+                "db_pool_waits_total",
+                "counter",
+                "Calls that waited for a connection (SQLite: by role; writes queue for the one writer).",
+            );
+            let _ = writeln!(out, "db_pool_waits_total{{role=\"reader\"}} {reads}");
+            let _ = writeln!(out, "db_pool_waits_total{{role=\"writer\"}} {writes}");
+        }
+        crate::db::Db::Postgres(pg) => {
+            single(out, "db_pool_in_use_connections", "gauge", "Connections lent now.", pg.in_use());
+            single(
+                out,
+                "db_pool_waits_total",
+                "counter",
+                "Gets that waited for a connection to come back.",
+                pg.waits(),
+            );
+            single(
+                out,
+                "db_pool_timeouts_total",
+                "counter",
+                "Gets that waited past the pool's wait timeout.",
+                pg.timeouts(),
+            );
+        }
+    }
     if let crate::db::Db::Postgres(pg) = &state.db {
         single(
             out,

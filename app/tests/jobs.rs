@@ -661,7 +661,8 @@ fn the_jobs_routes_enqueue_show_list_retry_and_cancel_with_permissions(backend: 
             .await;
         assert_eq!(status, StatusCode::CREATED, "another user's key is another job: {other}");
         // Each job keeps the span of the request that posted it: the job's span is its child.
-        let parents: Vec<&str> = [&again, &other].iter().map(|j| j["traceparent"].as_str().unwrap()).collect();
+        let parents: Vec<&str> =
+            [&again, &other].iter().map(|j| j["traceparent"].as_str().unwrap()).collect();
         assert!(parents.iter().all(|t| kiln_http::middleware::trace_id_of(t).is_some()), "{parents:?}");
         assert_ne!(parents[0], parents[1], "two requests, two spans");
 

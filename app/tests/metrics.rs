@@ -76,6 +76,11 @@ fn traffic_shows_up_by_route_pattern_and_promtool_accepts_the_exposition() {
         assert_eq!(sample(&text, r#"jobs_enqueued_total{kind="demo"}"#), Some(1.0));
         assert_eq!(sample(&text, r#"jobs_enqueued_total{kind="welcome_email"}"#), Some(1.0), "the signup's");
         assert_eq!(sample(&text, "auth_logins_throttled_total"), Some(0.0));
+        assert_eq!(sample(&text, r#"jobs_failed_total{kind="demo"}"#), Some(0.0));
+        // SQLite labels its pool's gauges by role; PostgreSQL has one pool.
+        for family in ["db_pool_in_use_connections", "db_pool_waits_total"] {
+            assert!(text.lines().any(|l| l.starts_with(family) && !l.starts_with('#')), "{family}: {text}");
+        }
         assert_eq!(sample(&text, r#"otel_spans_dropped_total{reason="queue_full"}"#), Some(0.0), "nothing exported here");
         assert!(sample(&text, r#"cache_hits_total{cache="books"}"#).unwrap() >= 1.0);
         assert!(sample(&text, "runtime_workers").unwrap() >= 1.0);

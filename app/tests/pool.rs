@@ -1,6 +1,6 @@
 //! The connection pool against a real SQLite file: transactions commit or roll back (on error
-//! and on panic), writers are serialised, readers run beside them, and a caller that goes away
-//! mid-query does not lose a connection.
+//! and on panic), writers are serialised (and a write that waits is counted), readers run
+//! beside them, and a caller that goes away mid-query does not lose a connection.
 
 use kiln_app::db::{DbError, Pool, PoolConfig};
 use kiln_test_support::rt;
@@ -80,6 +80,39 @@ fn concurrent_writers_are_serialised_and_nothing_is_lost() {
             .await
             .unwrap();
         assert_eq!(distinct, 50, "each transaction saw the previous ones: no lost update");
+    });
+}
+
+#[test]
+fn a_write_behind_a_held_writer_waits_and_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let p = pool(&dir).await;
+        assert_eq!((p.waits(), p.in_use()), ((0, 0), (0, 0)));
+        // The first write holds the writer until told to go.
+        let (go, hold) = std::sync::mpsc::channel::<()>();
+        let (held, holding) = kiln_runtime::sync::oneshot::channel::<()>();
+        let first = kiln_runtime::spawn({
+            let p = p.clone();
+            async move {
+                p.write(move |_| {
+                    let _ = held.send(());
+                    hold.recv().map_err(|_| DbError::from(rusqlite::Error::InvalidQuery))
+                })
+                .await
+            }
+        });
+        holding.await.unwrap();
+        assert_eq!(p.in_use().1, 1, "the writer is lent");
+        let second = kiln_runtime::spawn({
+            let p = p.clone();
+            async move { p.write(|c| c.execute("INSERT INTO t VALUES (1)", []).map_err(DbError::from)).await }
+        });
+        kiln_test_support::wait_until("the second write waits for the writer", || p.waits().1 == 1);
+        go.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(second.await.unwrap().unwrap(), 1);
+        assert_eq!((p.waits().0, p.in_use()), (0, (0, 0)), "no read waited; all given back");
     });
 }
 

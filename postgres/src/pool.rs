@@ -15,6 +15,7 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::error::PgError;
 use kiln_runtime::sync::{OwnedSemaphorePermit, Semaphore};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,10 @@ struct Inner {
     pool: PoolConfig,
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Idle>>,
+    /// Gets that found every connection lent and waited.
+    waits: AtomicU64,
+    /// Waits that ran out of time.
+    timeouts: AtomicU64,
 }
 
 /// A pool; cheap to clone.
@@ -115,6 +120,8 @@ impl Pool {
                 pool,
                 permits: Arc::new(Semaphore::new(pool.max_size.max(1))),
                 idle: Mutex::new(Vec::new()),
+                waits: AtomicU64::new(0),
+                timeouts: AtomicU64::new(0),
             }),
         }
     }
@@ -145,6 +152,21 @@ impl Pool {
         self.inner.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Connections lent now.
+    pub fn in_use(&self) -> usize {
+        self.inner.pool.max_size.max(1) - self.inner.permits.available_permits()
+    }
+
+    /// Gets since the pool was made that had to wait for a connection to come back.
+    pub fn waits(&self) -> u64 {
+        self.inner.waits.load(Ordering::Relaxed)
+    }
+
+    /// Gets that waited longer than the wait timeout ([`PgError::PoolTimeout`]).
+    pub fn timeouts(&self) -> u64 {
+        self.inner.timeouts.load(Ordering::Relaxed)
+    }
+
     /// A connection of one's own until the handle drops.
     ///
     /// # Errors
@@ -153,10 +175,19 @@ impl Pool {
     pub async fn get(&self) -> Result<Pooled, PgError> {
         let inner = &self.inner;
         let wait = inner.pool.wait_timeout;
-        let permit = kiln_runtime::time::timeout(wait, inner.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| PgError::PoolTimeout(wait))?
-            .map_err(|_| PgError::Io("the pool is closed".into()))?;
+        let permit = match inner.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                inner.waits.fetch_add(1, Ordering::Relaxed);
+                kiln_runtime::time::timeout(wait, inner.permits.clone().acquire_owned())
+                    .await
+                    .map_err(|_| {
+                        inner.timeouts.fetch_add(1, Ordering::Relaxed);
+                        PgError::PoolTimeout(wait)
+                    })?
+                    .map_err(|_| PgError::Io("the pool is closed".into()))?
+            }
+        };
         loop {
             let idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some(idle) = idle else { break };

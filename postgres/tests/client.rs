@@ -249,7 +249,9 @@ fn the_pool_bounds_waits_replaces_broken_connections_and_survives_a_restart() {
         let pool = Pool::connect(config(&server), limits).await.unwrap();
         let one = pool.get().await.unwrap();
         let two = pool.get().await.unwrap();
+        assert_eq!((pool.in_use(), pool.waits(), pool.timeouts()), (2, 0, 0));
         assert!(matches!(pool.get().await, Err(PgError::PoolTimeout(_))), "two lent, none free");
+        assert_eq!((pool.waits(), pool.timeouts()), (1, 1), "one get waited, and gave up");
         let pid: i32 = two.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
         drop(two);
         let again = pool.get().await.unwrap();

@@ -93,6 +93,31 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Starts `command` with its stdout and stderr piped and reads its first line, which must
+/// start with `prefix` (`"kiln: listening on http://"`): returns the child, the word after
+/// the prefix (its address), and its stdout to read on.
+pub fn spawn_announcing(
+    command: &mut std::process::Command,
+    prefix: &str,
+) -> (std::process::Child, String, std::io::BufReader<std::process::ChildStdout>) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.split([' ', ',']).next())
+        .unwrap_or_else(|| panic!("expected {prefix:?} first, got {first:?}"))
+        .to_owned();
+    (child, addr, out)
+}
+
 /// Sends SIGTERM to `child` and waits (up to 20 s) for it to exit successfully; `what`
 /// names it in the failure.
 pub fn terminate(child: &mut std::process::Child, what: &str) {

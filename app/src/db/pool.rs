@@ -22,10 +22,11 @@
 //! timeout instead.
 
 use super::DbError;
-use kiln_runtime::sync::Semaphore;
+use kiln_runtime::sync::{OwnedSemaphorePermit, Semaphore};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::Instrument;
@@ -61,8 +62,24 @@ struct Inner {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     reader_permits: Arc<Semaphore>,
+    reader_count: usize,
     writer: Mutex<Option<Connection>>,
     writer_permit: Arc<Semaphore>,
+    /// Reads that found every reader busy and waited.
+    reader_waits: AtomicU64,
+    /// Writes that found the writer busy and waited.
+    writer_waits: AtomicU64,
+}
+
+/// Takes a permit of `permits`, counting in `waits` when it has to wait for one.
+async fn take(permits: &Arc<Semaphore>, waits: &AtomicU64) -> OwnedSemaphorePermit {
+    match permits.clone().try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            waits.fetch_add(1, Ordering::Relaxed);
+            permits.clone().acquire_owned().await.expect("the pool never closes")
+        }
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -117,8 +134,11 @@ impl Pool {
                 path,
                 readers: Mutex::new(readers),
                 reader_permits: Arc::new(Semaphore::new(reader_count)),
+                reader_count,
                 writer: Mutex::new(Some(writer)),
                 writer_permit: Arc::new(Semaphore::new(1)),
+                reader_waits: AtomicU64::new(0),
+                writer_waits: AtomicU64::new(0),
             }),
         })
     }
@@ -126,6 +146,19 @@ impl Pool {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Reads and writes since the pool opened that had to wait for a connection: (reads,
+    /// writes). Writes wait for each other (SQLite has one writer), so their count is how
+    /// often the writer was the queue.
+    pub fn waits(&self) -> (u64, u64) {
+        (self.inner.reader_waits.load(Ordering::Relaxed), self.inner.writer_waits.load(Ordering::Relaxed))
+    }
+
+    /// Connections lent now: (readers, the writer).
+    pub fn in_use(&self) -> (usize, usize) {
+        let i = &self.inner;
+        (i.reader_count - i.reader_permits.available_permits(), 1 - i.writer_permit.available_permits())
     }
 
     /// Runs `f` on a read-only connection.
@@ -140,7 +173,7 @@ impl Pool {
     {
         let inner = self.inner.clone();
         async move {
-            let permit = inner.reader_permits.clone().acquire_owned().await.expect("the pool never closes");
+            let permit = take(&inner.reader_permits, &inner.reader_waits).await;
             run_blocking(move || {
                 let _permit = permit;
                 let conn = lock(&inner.readers).pop().expect("a permit guarantees a free reader");
@@ -166,7 +199,7 @@ impl Pool {
     {
         let inner = self.inner.clone();
         async move {
-            let permit = inner.writer_permit.clone().acquire_owned().await.expect("the pool never closes");
+            let permit = take(&inner.writer_permit, &inner.writer_waits).await;
             run_blocking(move || {
                 let _permit = permit;
                 let mut conn = lock(&inner.writer).take().expect("the permit guarantees the writer is free");

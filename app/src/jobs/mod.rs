@@ -224,11 +224,7 @@ pub struct WorkerId(Arc<str>);
 impl WorkerId {
     /// A new id for this process's workers.
     pub fn new() -> WorkerId {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .ok()
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".to_owned());
+        let host = crate::hostname();
         let random = crate::auth::tokens::random_bytes::<4>();
         let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
         WorkerId(format!("{host}-{}-{hex}", std::process::id()).into())

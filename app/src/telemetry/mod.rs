@@ -162,12 +162,8 @@ impl Pending {
 
     /// Starts exporting on the current runtime.
     pub fn start(self) -> Exporter {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map_or_else(|_| "localhost".to_owned(), |h| h.trim().to_owned());
-        let resource = otlp::Resource {
-            service: self.config.service.clone(),
-            instance: format!("{host}-{}", std::process::id()),
-        };
+        let instance = format!("{}-{}", crate::hostname(), std::process::id());
+        let resource = otlp::Resource { service: self.config.service.clone(), instance };
         let config = ExportConfig {
             endpoint: self.config.endpoint,
             resource,
