@@ -149,6 +149,8 @@ fn a_signup_is_one_trace_from_the_caller_through_its_job_into_the_mailer() {
     let request = find("kiln", "request", caller_span);
     assert_eq!(request["kind"], 2, "a server span");
     assert_eq!(attribute(&request, "route"), Some("/auth/signup"));
+    let status = request["attributes"].as_array().unwrap().iter().find(|a| a["key"] == "status").unwrap();
+    assert_eq!(status["value"]["intValue"], "201", "the response's status, recorded on the span");
     let write = find("kiln", "sqlite", request["spanId"].as_str().unwrap());
     assert_eq!(
         attribute(&write, "db.operation"),
@@ -157,6 +159,7 @@ fn a_signup_is_one_trace_from_the_caller_through_its_job_into_the_mailer() {
     );
     let job = find("kiln", "job", request["spanId"].as_str().unwrap());
     assert_eq!((job["kind"].as_i64(), attribute(&job, "kind")), (Some(5), Some("welcome_email")));
+    assert_eq!(job["status"]["code"], 0, "the attempt succeeded: {job}");
     let call = find("kiln", "mailer.deliver", job["spanId"].as_str().unwrap());
     assert_eq!(call["kind"], 3, "a client span");
     let delivered = find("kiln-mailer", "request", call["spanId"].as_str().unwrap());

@@ -326,9 +326,11 @@ impl<Q: Queue> Worker<Q> {
             span_id = %trace.span_id,
             parent_id = parent.as_ref().map(|p| tracing::field::display(&p.span_id)),
             "otel.kind" = "consumer",
+            "otel.status_code" = tracing::field::Empty,
+            "otel.status_message" = tracing::field::Empty,
         );
         let cx = JobContext { id: job.id, attempt: job.attempt, payload: job.payload.clone(), trace };
-        let mut handler = kiln_runtime::spawn(tracing::Instrument::instrument(kind.run(cx), span));
+        let mut handler = kiln_runtime::spawn(tracing::Instrument::instrument(kind.run(cx), span.clone()));
         let mut time_limit = sleep(Duration::from_millis(job.timeout_ms));
         let renew_every = self.config.lease / 3;
         loop {
@@ -347,7 +349,14 @@ impl<Q: Queue> Worker<Q> {
                 () = sleep(renew_every) => Step::Renew,
             };
             match step {
-                Step::Done(outcome) => return self.finish(&job, outcome).await,
+                Step::Done(outcome) => {
+                    if let Err(error) = &outcome {
+                        span.record("otel.status_code", "error");
+                        span.record("otel.status_message", tracing::field::display(error));
+                    }
+                    // Recording the outcome (and its log line) is part of the job's span.
+                    return tracing::Instrument::instrument(self.finish(&job, outcome), span).await;
+                }
                 Step::Release => {
                     handler.abort();
                     if let Ok(true) = self.queue.release(job.id, &self.id).await {

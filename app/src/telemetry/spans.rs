@@ -7,7 +7,10 @@
 //! `trace_id`, `span_id` and `parent_id`, because those spans continue a trace that came from
 //! elsewhere (a header, a stored job). Any other span — a database call, a cache lookup —
 //! takes its trace from its parent span and a fresh span id; one with no parent starts a
-//! trace. `otel.kind` names the span kind (`server`, `client`, `producer`, `consumer`).
+//! trace. `otel.kind` names the span kind (`server`, `client`, `producer`, `consumer`). A span
+//! failed if an `ERROR` event happened inside it, or if it recorded `otel.status_code =
+//! "error"` (with `otel.status_message`): a job's failed attempt does, as its log line for the
+//! retry is only a warning.
 //!
 //! The hand-off never blocks: the queue is bounded, and a span that finds it full is dropped
 //! and counted (`otel_spans_dropped_total{reason="queue_full"}` on `/metrics`), so a slow
@@ -96,6 +99,8 @@ struct Fields {
     parent_id: Option<String>,
     kind: Option<String>,
     message: Option<String>,
+    failed: bool,
+    status_message: Option<String>,
     attributes: Vec<(&'static str, Value)>,
 }
 
@@ -106,6 +111,8 @@ impl Fields {
             ("span_id", Value::Str(s)) => self.span_id = Some(s),
             ("parent_id", Value::Str(s)) => self.parent_id = Some(s),
             ("otel.kind", Value::Str(s)) => self.kind = Some(s),
+            ("otel.status_code", v) => self.failed = v.to_string().eq_ignore_ascii_case("error"),
+            ("otel.status_message", v) => self.status_message = Some(v.to_string()),
             ("message", v) => self.message = Some(v.to_string()),
             (name, v) => {
                 // A field recorded again replaces its value.
@@ -182,6 +189,7 @@ where
             }
         };
         let now = SystemTime::now();
+        let error = fields.failed.then(|| fields.status_message.take().unwrap_or_default());
         span.extensions_mut().insert(Open {
             span: FinishedSpan {
                 trace_id,
@@ -194,7 +202,7 @@ where
                 attributes: fields.attributes,
                 events: Vec::new(),
                 dropped_events: 0,
-                error: None,
+                error,
             },
         });
     }
@@ -207,6 +215,11 @@ where
             Fields { attributes: std::mem::take(&mut open.span.attributes), ..Fields::default() };
         values.record(&mut fields);
         open.span.attributes = fields.attributes;
+        if fields.failed {
+            open.span.error = Some(fields.status_message.unwrap_or_default());
+        } else if let (Some(message), Some(error)) = (fields.status_message, open.span.error.as_mut()) {
+            *error = message;
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -299,6 +312,29 @@ mod tests {
         });
         assert_eq!((spans.len(), dropped), (2, 3), "two queued, three counted as dropped");
         assert!(spans[0].parent_id.is_none() && spans[0].trace_id != spans[1].trace_id);
+    }
+
+    #[test]
+    fn a_span_that_records_an_error_status_failed_with_its_message() {
+        let (spans, _) = spans_of(4, || {
+            let span = tracing::info_span!(
+                "job",
+                "otel.status_code" = tracing::field::Empty,
+                "otel.status_message" = tracing::field::Empty
+            );
+            span.in_scope(|| tracing::warn!("attempt failed; it runs again"));
+            span.record("otel.status_code", "error");
+            span.record("otel.status_message", "the mailer answered 503");
+            drop(span);
+            tracing::info_span!("fine").in_scope(|| {});
+        });
+        assert_eq!(spans[0].error.as_deref(), Some("the mailer answered 503"));
+        assert_eq!(spans[1].error, None);
+        assert!(
+            spans[0].attributes.is_empty(),
+            "status fields are not attributes: {:?}",
+            spans[0].attributes
+        );
     }
 
     #[test]

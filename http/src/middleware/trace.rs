@@ -1,6 +1,7 @@
 //! Trace: one `tracing` span per request (`method`, `path`, `request_id`, the W3C ids
 //! `trace_id`, `span_id` and `parent_id`, and — filled in as they become known — `route`, the
-//! pattern that matched, and `user_id`, which an authentication extractor records), and one
+//! pattern that matched, `user_id`, which an authentication extractor records, and the
+//! response's `status`), and one
 //! event when the response is ready with its `status` and `latency_ms` — at `INFO` for 1xx–4xx
 //! and `ERROR` for 5xx. Everything a handler logs happens inside the span, so a subscriber
 //! prints it with the request's fields.
@@ -66,6 +67,7 @@ impl<S: Service> Service for Trace<S> {
             "otel.kind" = "server",
             route = tracing::field::Empty,
             user_id = tracing::field::Empty,
+            status = tracing::field::Empty,
         );
         let mut request = request;
         request.extensions_mut().insert(ours);
@@ -77,6 +79,7 @@ impl<S: Service> Service for Trace<S> {
                 tracing::Span::current().record("route", tracing::field::display(&route.0));
             }
             let status = response.status().as_u16();
+            tracing::Span::current().record("status", status);
             let latency_ms = started.elapsed().as_micros() as f64 / 1e3; // µs precision reads better
             if response.status().is_server_error() {
                 tracing::error!(status, latency_ms, "response");
