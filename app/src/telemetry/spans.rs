@@ -30,10 +30,10 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// Events kept per span; later ones are counted, not kept (a loop logging inside a long span
 /// must not grow it without bound).
-const MAX_EVENTS: usize = 32;
+pub const MAX_EVENTS: usize = 32;
 
 /// Attributes kept per span (the fields a span declares are few; this bounds `record` calls).
-const MAX_ATTRIBUTES: usize = 64;
+pub const MAX_ATTRIBUTES: usize = 64;
 
 /// A span as the exporter sends it.
 #[derive(Debug, Clone, PartialEq)]
