@@ -201,7 +201,7 @@ impl Client {
 
     /// [`Client::exchange`] in a span naming the statement.
     async fn run(&self, sql: &str, params: &[&dyn ToSql]) -> Result<(Vec<Row>, u64), PgError> {
-        let span = tracing::info_span!("postgres", "db.system" = "postgresql", "db.statement" = sql);
+        let span = tracing::info_span!(target: "kiln::data", "postgres", "db.system" = "postgresql", "db.statement" = sql);
         tracing::Instrument::instrument(self.exchange(sql, params), span).await
     }
 

@@ -302,7 +302,7 @@ impl Client {
     pub async fn query<T: FromValue>(&self, command: &Cmd) -> Result<T, RedisError> {
         let mut bytes = Vec::new();
         command.encode(&mut bytes);
-        let span = tracing::info_span!("redis", "db.system" = "redis", "db.operation" = %command.name());
+        let span = tracing::info_span!(target: "kiln::data", "redis", "db.system" = "redis", "db.operation" = %command.name());
         let mut answers = self.send(bytes, 1).instrument(span).await?;
         T::from_value(answers.pop().expect("one answer")?)
     }
@@ -317,6 +317,7 @@ impl Client {
             c.encode(&mut bytes);
         }
         let span = tracing::info_span!(
+            target: "kiln::data",
             "redis",
             "db.system" = "redis",
             "db.operation" = "pipeline",

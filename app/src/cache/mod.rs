@@ -80,7 +80,8 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<V>, AppError>>,
     {
-        let span = tracing::info_span!("cache", key = %key, loaded = tracing::field::Empty);
+        let span =
+            tracing::info_span!(target: "kiln::data", "cache", key = %key, loaded = tracing::field::Empty);
         let loaded = std::sync::atomic::AtomicBool::new(false);
         let load = || {
             loaded.store(true, Ordering::Relaxed);

@@ -183,7 +183,7 @@ impl Pool {
             })
             .await
         }
-        .instrument(tracing::info_span!("sqlite", "db.system" = "sqlite", "db.operation" = "read"))
+        .instrument(tracing::info_span!(target: "kiln::data", "sqlite", "db.system" = "sqlite", "db.operation" = "read"))
         .await
     }
 
@@ -209,7 +209,7 @@ impl Pool {
             })
             .await
         }
-        .instrument(tracing::info_span!("sqlite", "db.system" = "sqlite", "db.operation" = "write"))
+        .instrument(tracing::info_span!(target: "kiln::data", "sqlite", "db.system" = "sqlite", "db.operation" = "write"))
         .await
     }
 

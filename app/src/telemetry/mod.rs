@@ -13,6 +13,12 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` is added) or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
 //! (used as is), `OTEL_SERVICE_NAME`, `OTEL_EXPORTER_OTLP_TIMEOUT` and the batch processor's
 //! `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
+//!
+//! The spans that time each database call, Redis command and cache lookup have the target
+//! [`DATA_SPANS`]: they are for traces, so the log layer leaves them out (unless `RUST_LOG`
+//! names that target). A span no layer wants is never made, so without an exporter they cost
+//! nothing; in the logs they would cost a formatted copy of their fields per call, for
+//! context almost no log line uses.
 
 pub mod export;
 pub mod otlp;
@@ -25,8 +31,11 @@ use kiln_runtime::sync::mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
+
+/// The target of the database, Redis and cache spans (`tracing::info_span!(target: …)`).
+pub const DATA_SPANS: &str = "kiln::data";
 
 /// An attribute's value.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,25 +188,39 @@ impl Pending {
 /// and, with `otlp`, the span layer whose exporter the caller starts on its runtime
 /// ([`Pending::start`]). Does nothing (and returns `None`) if a subscriber is installed.
 pub fn init(format: LogFormat, otlp: Option<OtlpConfig>) -> Option<Pending> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let (layer, pending) = match otlp {
         Some(config) => {
             let (tx, rx) = mpsc::channel(config.max_queue);
-            (Some(spans::OtlpLayer::new(tx, counters().clone())), Some(Pending { spans: rx, config }))
+            let layer = spans::OtlpLayer::new(tx, counters().clone()).with_filter(filter());
+            (Some(layer), Some(Pending { spans: rx, config }))
         }
         None => (None, None),
     };
+    let mut log_filter = filter();
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains(DATA_SPANS)) {
+        log_filter =
+            log_filter.add_directive(format!("{DATA_SPANS}=off").parse().expect("a valid directive"));
+    }
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let registry = tracing_subscriber::registry().with(filter).with(layer);
+    let registry = tracing_subscriber::registry().with(layer);
     let installed = match format {
         // Each line an object: timestamp, level, target, the event's fields, and the spans'
         // (the request's id, route, trace id, user) — what a log collector indexes.
         LogFormat::Json => registry
-            .with(logs.json().flatten_event(true).with_current_span(true).with_span_list(false))
+            .with(
+                logs.json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_filter(log_filter),
+            )
             .try_init(),
-        LogFormat::Pretty => {
-            registry.with(logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))).try_init()
-        }
+        LogFormat::Pretty => registry
+            .with(
+                logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_filter(log_filter),
+            )
+            .try_init(),
     };
     installed.ok().and(pending)
 }
