@@ -145,6 +145,21 @@ fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// Writes a family whose samples differ by one label: `name{label="value"} n` for each.
+fn labelled<N: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    label: &str,
+    samples: &[(&str, N)],
+) {
+    family(out, name, kind, help);
+    for (value, n) in samples {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+    }
+}
+
 /// The exposition, now.
 pub async fn render(state: &AppState) -> String {
     let mut out = String::with_capacity(16 * 1024);
@@ -161,14 +176,14 @@ pub async fn render(state: &AppState) -> String {
 fn spans(out: &mut String) {
     let (exported, queue_full, export_failed) = crate::telemetry::counters().read();
     single(out, "otel_spans_exported_total", "counter", "Spans the OTLP collector took.", exported);
-    family(
+    labelled(
         out,
         "otel_spans_dropped_total",
         "counter",
         "Spans dropped: the queue was full, or the collector refused or was unreachable.",
+        "reason",
+        &[("queue_full", queue_full), ("export_failed", export_failed)],
     );
-    let _ = writeln!(out, "otel_spans_dropped_total{{reason=\"queue_full\"}} {queue_full}");
-    let _ = writeln!(out, "otel_spans_dropped_total{{reason=\"export_failed\"}} {export_failed}");
 }
 
 fn http(out: &mut String, m: &HttpMetrics) {
@@ -296,17 +311,22 @@ fn database(out: &mut String, state: &AppState) {
     match &state.db {
         crate::db::Db::Sqlite(pool) => {
             let ((reads, writes), (readers, writer)) = (pool.waits(), pool.in_use());
-            family(out, "db_pool_in_use_connections", "gauge", "Connections lent now (SQLite: by role).");
-            let _ = writeln!(out, "db_pool_in_use_connections{{role=\"reader\"}} {readers}");
-            let _ = writeln!(out, "db_pool_in_use_connections{{role=\"writer\"}} {writer}");
-            family(
+            labelled(
+                out,
+                "db_pool_in_use_connections",
+                "gauge",
+                "Connections lent now (SQLite: by role).",
+                "role",
+                &[("reader", readers), ("writer", writer)],
+            );
+            labelled(
                 out,
                 "db_pool_waits_total",
                 "counter",
                 "Calls that waited for a connection (SQLite: by role; writes queue for the one writer).",
+                "role",
+                &[("reader", reads), ("writer", writes)],
             );
-            let _ = writeln!(out, "db_pool_waits_total{{role=\"reader\"}} {reads}");
-            let _ = writeln!(out, "db_pool_waits_total{{role=\"writer\"}} {writes}");
         }
         crate::db::Db::Postgres(pg) => {
             single(out, "db_pool_in_use_connections", "gauge", "Connections lent now.", pg.in_use());
