@@ -255,26 +255,10 @@ fn a_worker_process_needs_workers() {
 fn json_logs_carry_the_requests_route_trace_and_ids() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("service.db");
-    let mut child = Command::new(KILN)
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--db",
-            db.to_str().unwrap(),
-            "--log-format",
-            "json",
-            "--workers",
-            "0",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let addr = first.trim().strip_prefix("kiln: listening on http://").unwrap().to_owned();
+    let args =
+        ["--addr", "127.0.0.1:0", "--db", db.to_str().unwrap(), "--log-format", "json", "--workers", "0"];
+    let (mut child, addr, _out) =
+        spawn_announcing(Command::new(KILN).args(args).env("RUST_LOG", "info"), "kiln: listening on http://");
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     let request = format!(

@@ -415,11 +415,9 @@ fn worker_command(args: &[String], spans: Option<telemetry::Pending>) -> ExitCod
                 Ok(server) => {
                     let local = server.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
                     println!("kiln worker: /metrics, /healthz and /readyz on http://{local}");
-                    let draining = s.draining.clone();
                     let service = routes::probes(app.state.clone());
                     Some(kiln_runtime::spawn(server.serve(service, async move {
                         let _ = probes_stopped.await;
-                        draining.store(true, std::sync::atomic::Ordering::SeqCst);
                     })))
                 }
                 Err(e) => {

@@ -160,6 +160,27 @@ fn labelled<N: std::fmt::Display>(
     }
 }
 
+/// Writes one histogram's samples: a cumulative `_bucket` per `(le, count in that bucket)`
+/// of `buckets` (the last one `+Inf`), then `_sum` and `_count`. `labels` are the series'
+/// own (`method="GET",route="/"`), or empty.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    buckets: impl IntoIterator<Item = (String, u64)>,
+    sum: f64,
+) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+    let mut cumulative = 0;
+    for (le, n) in buckets {
+        cumulative += n;
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_sum{braced} {sum}");
+    let _ = writeln!(out, "{name}_count{braced} {cumulative}");
+}
+
 /// The exposition, now.
 pub async fn render(state: &AppState) -> String {
     let mut out = String::with_capacity(16 * 1024);
@@ -212,24 +233,10 @@ fn http(out: &mut String, m: &HttpMetrics) {
     rows.sort_by(|a, b| a.0.cmp(b.0));
     for ((method, route), l) in rows {
         let labels = format!("method=\"{}\",route=\"{}\"", label(method), label(route));
-        let mut cumulative = 0;
-        for (i, edge) in EDGES.iter().enumerate() {
-            cumulative += l.buckets[i].load(Ordering::Relaxed);
-            let _ =
-                writeln!(out, "http_request_duration_seconds_bucket{{{labels},le=\"{edge}\"}} {cumulative}");
-        }
-        cumulative += l.buckets[EDGES.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
-        let _ = writeln!(
-            out,
-            "http_request_duration_seconds_sum{{{labels}}} {}",
-            l.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(
-            out,
-            "http_request_duration_seconds_count{{{labels}}} {}",
-            l.count.load(Ordering::Relaxed)
-        );
+        let edges = EDGES.iter().map(f64::to_string).chain(["+Inf".to_owned()]);
+        let counts = l.buckets.iter().map(|b| b.load(Ordering::Relaxed));
+        let sum = l.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        histogram(out, "http_request_duration_seconds", &labels, edges.zip(counts), sum);
     }
     drop(latencies);
     single(
@@ -344,23 +351,21 @@ fn database(out: &mut String, state: &AppState) {
                 "Gets that waited past the pool's wait timeout.",
                 pg.timeouts(),
             );
+            single(
+                out,
+                "db_pool_connections",
+                "gauge",
+                "PostgreSQL connections open (lent and idle).",
+                pg.size(),
+            );
+            single(
+                out,
+                "db_pool_idle_connections",
+                "gauge",
+                "PostgreSQL connections waiting to be lent.",
+                pg.idle_count(),
+            );
         }
-    }
-    if let crate::db::Db::Postgres(pg) = &state.db {
-        single(
-            out,
-            "db_pool_connections",
-            "gauge",
-            "PostgreSQL connections open (lent and idle).",
-            pg.size(),
-        );
-        single(
-            out,
-            "db_pool_idle_connections",
-            "gauge",
-            "PostgreSQL connections waiting to be lent.",
-            pg.idle_count(),
-        );
     }
 }
 
@@ -433,20 +438,16 @@ fn runtime(out: &mut String) {
             "histogram",
             "How long each task poll held its worker (a long one delays every task behind it).",
         );
-        let mut cumulative = 0;
-        for bucket in 0..m.poll_time_histogram_num_buckets() {
-            cumulative +=
-                (0..m.num_workers()).map(|w| m.poll_time_histogram_bucket_count(w, bucket)).sum::<u64>();
+        let buckets = (0..m.poll_time_histogram_num_buckets()).map(|bucket| {
             let end = m.poll_time_histogram_bucket_range(bucket).end;
             let le = if end == std::time::Duration::MAX {
                 "+Inf".to_owned()
             } else {
                 end.as_secs_f64().to_string()
             };
-            let _ = writeln!(out, "runtime_poll_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}");
-        }
+            (le, (0..m.num_workers()).map(|w| m.poll_time_histogram_bucket_count(w, bucket)).sum())
+        });
         let sum: f64 = (0..m.num_workers()).map(|w| m.worker_total_poll_time(w).as_secs_f64()).sum();
-        let _ = writeln!(out, "runtime_poll_duration_seconds_sum {sum}");
-        let _ = writeln!(out, "runtime_poll_duration_seconds_count {cumulative}");
+        histogram(out, "runtime_poll_duration_seconds", "", buckets, sum);
     }
 }
